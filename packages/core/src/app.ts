@@ -1,0 +1,359 @@
+/**
+ * The App: one tq application — its configuration, task registry, broker and result backend,
+ * routing and remote control. Everything tq keeps in memory belongs to an App; two apps in one
+ * process share nothing unless given the same broker or backend object.
+ *
+ *   const app = createApp({ broker: 'redis://127.0.0.1:6379/0', backend: 'redis://127.0.0.1:6379/1' });
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createResultMeta, createTaskMessage, type SignatureDict } from '@tq/protocol';
+import { signatureDicts, type ApplyOptions } from './apply-options.js';
+import { AsyncResult } from './async-result.js';
+import type { Broker } from './broker.js';
+import { LamportClock } from './clock.js';
+import { resolveConfig, type AppConfig, type ResolvedConfig } from './config.js';
+import type { TaskContext } from './context.js';
+import { Control } from './control.js';
+import { EagerResult } from './eager-result.js';
+import { ConfigurationError, NotRegistered } from './errors.js';
+import { TaskExecutor } from './executor.js';
+import { anonNodename, uuid } from './ids.js';
+import { createConsoleLogger, type Logger } from './logger.js';
+import { MemoryBroker } from './memory/memory-broker.js';
+import { Producer } from './producer.js';
+import type { ResultBackend } from './result-backend.js';
+import { Router } from './routing.js';
+import { Signature } from './signature.js';
+import { Signals } from './signals.js';
+import { READY_STATES } from './states.js';
+import { Task, type TaskOptions } from './task.js';
+import { createBackendFromUrl, createBrokerFromUrl, redactUrl, type AdapterContext } from './transports.js';
+
+/** Builds the Signature subclass for a `subtask_type` (registered by @tq/canvas). */
+export type SignatureFactory = (app: App, dict: SignatureDict) => Signature;
+
+/** Builds a group's result from its id and members (registered by @tq/canvas). */
+export type GroupResultFactory = (app: App, id: string, results: AsyncResult[], parent: AsyncResult | null) => AsyncResult;
+
+/** Something that extends an app: registers signature kinds, built-in tasks, hooks. Runs once per app. */
+export interface AppPlugin {
+  name: string;
+  install(app: App): void;
+}
+
+type AnyFn = (...args: never[]) => unknown;
+type TaskFn = (this: TaskContext, ...args: never[]) => unknown;
+type BoundFn = (context: TaskContext, ...args: never[]) => unknown;
+type Tail<T extends readonly unknown[]> = T extends readonly [unknown, ...infer Rest] ? Rest : never[];
+type Params<F extends AnyFn> = F extends (...args: infer P) => unknown ? P : never;
+
+export interface StoreResultOptions {
+  traceback?: string | null;
+  /** The running request: supplies children, group/parent ids and result_extended fields. */
+  context?: Pick<TaskContext, 'name' | 'args' | 'kwargs' | 'hostname' | 'retries' | 'deliveryInfo' | 'children' | 'group' | 'parentId'>;
+  expires?: number | null;
+}
+
+export class App {
+  readonly conf: ResolvedConfig;
+  readonly logger: Logger;
+  readonly tasks = new Map<string, Task<never[], unknown>>();
+  readonly router: Router;
+  /** This client's id: the reply-to of its task messages and the name of its pidbox reply queue. */
+  readonly oid = uuid();
+  readonly signals: Signals;
+  readonly control: Control;
+  readonly clock = new LamportClock();
+  readonly producer: Producer;
+  readonly signatureKinds = new Map<string, SignatureFactory>();
+  groupResultFactory: GroupResultFactory | null = null;
+
+  private readonly contextStorage = new AsyncLocalStorage<TaskContext>();
+  private readonly plugins = new Set<string>();
+  private brokerPromise: Promise<Broker> | null = null;
+  /** Transports built here from URLs are closed with the app; objects passed in belong to the caller. */
+  private ownsBroker = false;
+  private ownsBackend = false;
+  private backendPromise: Promise<ResultBackend | null> | null = null;
+  private backendResolved: ResultBackend | null | undefined = undefined;
+  private brokerResolved: Broker | null = null;
+  private eagerExecutor: TaskExecutor | null = null;
+  private closed = false;
+
+  constructor(readonly config: AppConfig = {}) {
+    this.conf = resolveConfig(config);
+    this.logger = config.logger ?? createConsoleLogger({ name: this.conf.main === '__main__' ? 'tq' : this.conf.main });
+    this.signals = new Signals(() => this.logger);
+    this.router = new Router(config.taskRoutes, this.conf.taskQueues, {
+      defaultQueue: this.conf.taskDefaultQueue,
+      defaultExchange: this.conf.taskDefaultExchange,
+      defaultExchangeType: this.conf.taskDefaultExchangeType,
+      defaultRoutingKey: this.conf.taskDefaultRoutingKey,
+      defaultPriority: this.conf.taskDefaultPriority,
+      queueMaxPriority: this.conf.taskQueueMaxPriority,
+      createMissingQueues: this.conf.taskCreateMissingQueues,
+    });
+    this.control = new Control(this);
+    this.producer = new Producer(this);
+  }
+
+  // -- transports --------------------------------------------------------------------------
+
+  private adapterContext(options: Record<string, unknown> | undefined): AdapterContext {
+    return {
+      logger: this.logger,
+      options: options ?? {},
+      broker: () => this.getBroker(),
+      resultExpires: this.conf.resultExpires,
+    };
+  }
+
+  /** The broker once connected (null before), for hot paths that must not wait a tick. */
+  brokerIfReady(): Broker | null {
+    return this.brokerResolved;
+  }
+
+  /** The broker, created (and connected) on first use. */
+  getBroker(): Promise<Broker> {
+    this.brokerPromise ??= (async () => {
+      const spec = this.config.broker ?? 'memory://';
+      const broker = typeof spec === 'string' ? await createBrokerFromUrl(spec, this.adapterContext(this.config.brokerTransportOptions)) : spec;
+      this.ownsBroker = typeof spec === 'string';
+      await broker.connect();
+      this.brokerResolved = broker;
+      return broker;
+    })();
+    this.brokerPromise.catch(() => {
+      this.brokerPromise = null;
+    });
+    return this.brokerPromise;
+  }
+
+  /** The result backend, or null when results are disabled. */
+  getBackend(): Promise<ResultBackend | null> {
+    this.backendPromise ??= (async () => {
+      let spec = this.config.backend;
+      if (spec === undefined) {
+        const broker = this.config.broker;
+        const brokerIsMemory = broker === undefined || broker instanceof MemoryBroker || (typeof broker === 'string' && broker.startsWith('memory://'));
+        spec = brokerIsMemory ? 'memory://' : null;
+      }
+      if (spec === null) return null;
+      const backend = typeof spec === 'string' ? await createBackendFromUrl(spec, this.adapterContext(this.config.resultBackendTransportOptions)) : spec;
+      this.ownsBackend = typeof spec === 'string';
+      await backend.connect();
+      this.backendResolved = backend;
+      return backend;
+    })();
+    this.backendPromise.catch(() => {
+      this.backendPromise = null;
+    });
+    return this.backendPromise;
+  }
+
+  /** The backend if it is already connected (for synchronous hooks such as pre-subscribing). */
+  backendIfReady(): ResultBackend | null {
+    return this.backendResolved ?? null;
+  }
+
+  /** The backend, or a clear error saying that `what` needs one. */
+  async requireBackend(what: string): Promise<ResultBackend> {
+    const backend = await this.getBackend();
+    if (!backend) {
+      throw new ConfigurationError(`${what} needs a result backend; set createApp({ backend: 'redis://…' }) (the ${this.brokerDescription()} broker has none by default)`);
+    }
+    return backend;
+  }
+
+  private brokerDescription(): string {
+    const broker = this.config.broker;
+    return typeof broker === 'string' ? redactUrl(broker) : (broker?.name ?? 'memory');
+  }
+
+  // -- tasks -------------------------------------------------------------------------------
+
+  /**
+   * Define a task from a function. The request is `this` inside a `function` body, or the first
+   * argument with `{ bind: true }`.
+   */
+  task<F extends BoundFn>(options: TaskOptions & { name: string; bind: true }, fn: F): Task<Tail<Params<F>>, Awaited<ReturnType<F>>>;
+  task<F extends TaskFn>(nameOrOptions: string | (TaskOptions & { name: string }), fn: F): Task<Params<F>, Awaited<ReturnType<F>>>;
+  task(nameOrOptions: string | (TaskOptions & { name: string }), fn: AnyFn): Task<never[], unknown> {
+    const options = typeof nameOrOptions === 'string' ? { name: nameOrOptions } : nameOrOptions;
+    if (typeof fn !== 'function') throw new ConfigurationError(`task ${options.name} needs a function`);
+    const task = new Task<never[], unknown>().attach(this, this.taskName(options.name, fn), options, fn as TaskFn);
+    return this.add(task);
+  }
+
+  /** Register a class-style task (`class X extends Task { static taskName = '…'; run() {…} }`). */
+  register<T extends Task<never[], unknown>>(TaskClass: (new () => T) & { taskName?: string; options?: TaskOptions }): T {
+    const task = new TaskClass();
+    const options = TaskClass.options ?? {};
+    task.attach(this, this.taskName(TaskClass.taskName ?? options.name, TaskClass), options);
+    return this.add(task) as T;
+  }
+
+  private taskName(name: string | undefined, source: { name: string }): string {
+    if (name) return name;
+    if (!source.name) throw new ConfigurationError('a task needs a name: pass { name } or use a named function');
+    return `${this.conf.main}.${source.name}`;
+  }
+
+  private add(task: Task<never[], unknown>): Task<never[], unknown> {
+    if (this.tasks.has(task.name)) this.logger.warn(`task ${task.name} was registered twice; the last definition wins`);
+    this.tasks.set(task.name, task);
+    return task;
+  }
+
+  /** Install a plugin once. */
+  use(plugin: AppPlugin): this {
+    if (!this.plugins.has(plugin.name)) {
+      this.plugins.add(plugin.name);
+      plugin.install(this);
+    }
+    return this;
+  }
+
+  hasPlugin(name: string): boolean {
+    return this.plugins.has(name);
+  }
+
+  // -- calling -----------------------------------------------------------------------------
+
+  /**
+   * Send a task by name (Celery's `send_task`); a registered task's options apply. In eager mode
+   * a registered task runs here instead.
+   */
+  async sendTask<R = unknown>(name: string, args: readonly unknown[] = [], options: ApplyOptions = {}): Promise<AsyncResult<R>> {
+    const task = this.tasks.get(name);
+    if (this.conf.taskAlwaysEager) {
+      if (task) return this.applyEager<R>(task, args, options);
+      this.logger.warn(`taskAlwaysEager has no effect on ${name}: it is not registered in this app, so it is sent`);
+    }
+    const id = await this.producer.send(name, args, options, task);
+    return new AsyncResult<R>(id, this);
+  }
+
+  /** Run a task in this process now (Celery's `apply` and eager mode). */
+  async applyEager<R>(task: Task<never[], unknown>, args: readonly unknown[], options: ApplyOptions = {}): Promise<AsyncResult<R>> {
+    const id = options.taskId ?? uuid();
+    const parent = this.currentRequest();
+    const message = createTaskMessage({
+      id,
+      task: task.name,
+      args: [...args],
+      kwargs: options.kwargs ?? {},
+      callbacks: options.link ? signatureDicts(options.link) : null,
+      errbacks: options.linkError ? signatureDicts(options.linkError) : null,
+      chain: options.chain ?? null,
+      chord: options.chord ?? null,
+      group: options.groupId ?? null,
+      groupIndex: options.groupIndex ?? null,
+      retries: options.retries ?? 0,
+      rootId: options.rootId ?? parent?.rootId ?? parent?.id ?? null,
+      parentId: options.parentId ?? parent?.id ?? null,
+      origin: anonNodename(),
+    });
+    this.eagerExecutor ??= new TaskExecutor(this, { hostname: anonNodename() });
+    const outcome = await this.eagerExecutor.execute(task, message, { isEager: true });
+    if (outcome.state === 'FAILURE' && this.conf.taskEagerPropagates) throw outcome.error;
+    return new EagerResult<R>(id, this, outcome);
+  }
+
+  /** A signature from a task name or a Celery signature dict (with its canvas kind, if registered). */
+  signature<A extends unknown[] = unknown[], R = unknown>(dictOrName: SignatureDict | string, args: unknown[] = [], kwargs: Record<string, unknown> = {}): Signature<A, R> {
+    const dict: SignatureDict =
+      typeof dictOrName === 'string'
+        ? { task: dictOrName, args, kwargs, options: {}, subtask_type: null, immutable: false }
+        : dictOrName;
+    if (dictOrName instanceof Signature) return dictOrName as unknown as Signature<A, R>;
+    const factory = dict.subtask_type ? this.signatureKinds.get(dict.subtask_type) : undefined;
+    return (factory ? factory(this, dict) : new Signature(this, dict)) as Signature<A, R>;
+  }
+
+  /** A handle on a task's result by id. */
+  asyncResult<R = unknown>(id: string): AsyncResult<R> {
+    return new AsyncResult<R>(id, this);
+  }
+
+  /** Rebuild a result (or a group's result) from Celery's tuple form `[[id, parent], children|null]`. */
+  resultFromTuple(tuple: unknown): AsyncResult | null {
+    if (!Array.isArray(tuple) || tuple.length !== 2) return null;
+    const [head, nodes] = tuple as [unknown, unknown];
+    const [id, parentTuple] = Array.isArray(head) ? (head as [unknown, unknown]) : [head, null];
+    if (typeof id !== 'string') return null;
+    const parent = parentTuple ? this.resultFromTuple(parentTuple) : null;
+    if (Array.isArray(nodes)) {
+      const children = nodes.map((node) => this.resultFromTuple(node)).filter((r): r is AsyncResult => r !== null);
+      if (this.groupResultFactory) return this.groupResultFactory(this, id, children, parent);
+    }
+    return new AsyncResult(id, this, { parent });
+  }
+
+  /** Store a state for a task id with Celery's meta layout (used by the executor and the canvas). */
+  async storeResult(taskId: string, state: string, result: unknown, options: StoreResultOptions = {}): Promise<void> {
+    const backend = this.backendResolved !== undefined ? this.backendResolved : await this.getBackend();
+    if (!backend) return;
+    const context = options.context;
+    const meta = createResultMeta({
+      taskId,
+      status: state,
+      result,
+      traceback: options.traceback ?? null,
+      children: context?.children.map((child) => child.tuple) ?? [],
+      dateDone: READY_STATES.has(state) ? new Date() : null,
+      groupId: context?.group ?? null,
+      parentId: context?.parentId ?? null,
+      ...(this.conf.resultExtended && context
+        ? {
+            extended: {
+              name: context.name,
+              args: context.args,
+              kwargs: context.kwargs,
+              worker: context.hostname,
+              retries: context.retries,
+              queue: context.deliveryInfo.routingKey || null,
+            },
+          }
+        : {}),
+    });
+    await backend.store(meta, { expires: options.expires ?? this.conf.resultExpires });
+  }
+
+  // -- the running request -----------------------------------------------------------------
+
+  /** The request of the task running in this async context, if any. */
+  currentRequest(): TaskContext | undefined {
+    return this.contextStorage.getStore();
+  }
+
+  /** Run `fn` with `context` as the current request. */
+  runInContext<T>(context: TaskContext, fn: () => T): T {
+    return this.contextStorage.run(context, fn);
+  }
+
+  /** Throw NotRegistered unless a task of this name is registered. */
+  requireTask(name: string): Task<never[], unknown> {
+    const task = this.tasks.get(name);
+    if (!task) throw new NotRegistered(name);
+    return task;
+  }
+
+  /** Release the broker and backend connections and timers. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.control.close();
+    const [broker, backend] = await Promise.all([this.brokerPromise?.catch(() => null), this.backendPromise?.catch(() => null)]);
+    await Promise.all([this.ownsBroker ? broker?.close() : undefined, this.ownsBackend ? backend?.close() : undefined]);
+    this.brokerPromise = null;
+    this.backendPromise = null;
+    this.backendResolved = undefined;
+    this.brokerResolved = null;
+  }
+}
+
+/** Create an app. With no broker it runs on the embedded `memory://` transport. */
+export function createApp(config: AppConfig = {}): App {
+  return new App(config);
+}

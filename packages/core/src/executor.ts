@@ -1,0 +1,358 @@
+/**
+ * The task executor that every worker pool shares (Celery's tracer): run one task message and do
+ * everything that follows from its outcome, in Celery's order —
+ *
+ *   STARTED (trackStarted) → run → on success: callbacks and the next chain step are sent, then
+ *   SUCCESS is stored (with those as children), then the chord counter is told;
+ *   on Retry: RETRY is stored and the task re-sent with retries + 1;
+ *   on failure: FAILURE is stored (with the traceback), the chord is told, the rest of the chain
+ *   is marked failed, and the errbacks are sent.
+ *
+ * It never throws: every outcome, including an internal error (the backend down), is returned
+ * for the worker to acknowledge, reject or requeue the message and to emit events.
+ */
+import { encodeException, type SignatureDict, type TaskMessage } from '@tq/protocol';
+import type { App } from './app.js';
+import type { DeliveryInfo } from './broker.js';
+import { chordPartReturn } from './chord-join.js';
+import { TaskContext } from './context.js';
+import { Ignore, Reject, Retry, TaskRevokedError } from './errors.js';
+import type { Logger } from './logger.js';
+import { FAILURE, RETRY, REVOKED, STARTED, SUCCESS } from './states.js';
+import { backoffInterval, matchesError, type Task } from './task.js';
+
+/** Runs the task body for a context; pools replace it to run the body elsewhere. */
+export type Invoker = (task: Task<never[], unknown>, context: TaskContext, args: readonly unknown[], kwargs: Readonly<Record<string, unknown>>) => Promise<unknown>;
+
+/** Per-worker observers (events); every one is optional and must not throw. */
+export interface ExecutorHooks {
+  started?(context: TaskContext): void;
+  succeeded?(context: TaskContext, result: unknown, runtime: number): void;
+  failed?(context: TaskContext, error: unknown, traceback: string | null, runtime: number): void;
+  retried?(context: TaskContext, error: unknown, traceback: string | null): void;
+  rejected?(context: TaskContext, requeue: boolean): void;
+}
+
+export interface ExecutorOptions {
+  /** The worker's node name, recorded as the result's worker and in STARTED meta. */
+  hostname: string;
+  hooks?: ExecutorHooks;
+  logger?: Logger;
+  /** The pid recorded in STARTED meta (the child's pid in a process pool). */
+  pid?: number;
+}
+
+export interface RunOptions {
+  deliveryInfo?: DeliveryInfo;
+  /** Fires on soft time limit, revoke-terminate, shutdown; exposed as the task's `signal` (or a function making it lazily). */
+  signal?: AbortSignal | (() => AbortSignal);
+  invoke?: Invoker;
+  isEager?: boolean;
+}
+
+export type Outcome =
+  | { state: 'SUCCESS'; value: unknown; runtime: number }
+  | { state: 'FAILURE'; error: unknown; traceback: string | null; runtime: number; expected: boolean }
+  | { state: 'RETRY'; error: unknown; runtime: number }
+  | { state: 'IGNORED'; runtime: number }
+  | { state: 'REJECTED'; requeue: boolean; error: unknown; runtime: number };
+
+/** Headers Celery defines; anything else in a message is a custom header that a retry carries on. */
+const STANDARD_HEADERS = new Set([
+  'lang', 'task', 'id', 'shadow', 'eta', 'expires', 'group', 'group_index', 'retries', 'timelimit', 'root_id',
+  'parent_id', 'argsrepr', 'kwargsrepr', 'origin', 'ignore_result', 'replaced_task_nesting', 'stamped_headers',
+  'stamps', 'compression', 'redelivered',
+]);
+
+export function tracebackOf(error: unknown): string | null {
+  if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
+  return null;
+}
+
+const defaultInvoke: Invoker = async (task, context, args, kwargs) => task.invoke(context, args, kwargs);
+
+export class TaskExecutor {
+  private readonly hooks: ExecutorHooks;
+  private readonly logger: Logger;
+  readonly hostname: string;
+  private readonly pid: number;
+
+  constructor(
+    private readonly app: App,
+    options: ExecutorOptions,
+  ) {
+    this.hooks = options.hooks ?? {};
+    this.logger = options.logger ?? app.logger;
+    this.hostname = options.hostname;
+    this.pid = options.pid ?? process.pid;
+  }
+
+  /** Run a message for a registered task. */
+  async execute(task: Task<never[], unknown>, message: TaskMessage, options: RunOptions = {}): Promise<Outcome> {
+    const app = this.app;
+    const started = performance.now();
+    const runtime = () => (performance.now() - started) / 1000;
+    const ignoreResult = task.options.ignoreResult || message.headers.ignore_result;
+    const storeResults = options.isEager ? app.conf.taskStoreEagerResult && !ignoreResult : !ignoreResult;
+    let context!: TaskContext;
+    context = new TaskContext({
+      message,
+      task,
+      hostname: this.hostname,
+      isEager: options.isEager ?? false,
+      ...(options.deliveryInfo ? { deliveryInfo: options.deliveryInfo } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      updateState: async (state, meta) => {
+        if (!options.isEager || app.conf.taskStoreEagerResult) await this.store(context, state, meta);
+      },
+    });
+
+    try {
+      if (task.options.trackStarted && !ignoreResult && !options.isEager) {
+        await this.store(context, STARTED, { pid: this.pid, hostname: this.hostname });
+      }
+      if (this.hooks.started) this.safely(() => this.hooks.started!(context));
+      app.signals.emit('taskPrerun', context);
+      if (task.beforeStart) await task.beforeStart(context.id, context.args, context.kwargs);
+
+      let value: unknown;
+      try {
+        value = await app.runInContext(context, () => (options.invoke ?? defaultInvoke)(task, context, message.args, message.kwargs));
+      } catch (error) {
+        return await this.onError(task, context, this.autoretry(task, context, error), storeResults, runtime);
+      }
+
+      // Callbacks and the next chain step go first, so SUCCESS is stored with them as children.
+      if (context.callbacks?.length || context.chain?.length) {
+        await app.runInContext(context, () => this.dispatchCallbacksAndChain(context, value));
+      }
+      if (storeResults) await this.store(context, SUCCESS, value);
+      if (context.chord) await chordPartReturn(app, context, SUCCESS, value);
+      const took = runtime();
+      if (task.onSuccess) await task.onSuccess(value, context.id, context.args, context.kwargs);
+      if (this.logger.enabled?.('info') ?? true) this.logger.info(`Task ${context.name}[${context.id}] succeeded in ${took.toFixed(6)}s`);
+      if (this.hooks.succeeded) this.safely(() => this.hooks.succeeded!(context, value, took));
+      app.signals.emit('taskSuccess', context, value);
+      if (task.afterReturn) await task.afterReturn(SUCCESS, value, context.id, context.args, context.kwargs);
+      app.signals.emit('taskPostrun', context, SUCCESS, value);
+      return { state: SUCCESS, value, runtime: took };
+    } catch (internal) {
+      // Storing or sending failed (backend or broker down, a result that cannot be encoded).
+      this.logger.error(`Task ${context.name}[${context.id}] raised an internal error: ${(internal as Error).message}`);
+      return await this.onError(task, context, internal, storeResults, runtime);
+    }
+  }
+
+  /** Celery's autoretry_for: turn a matching error into a retry (or the error, once retries run out). */
+  private autoretry(task: Task<never[], unknown>, context: TaskContext, error: unknown): unknown {
+    const { autoretryFor, dontAutoretryFor, retryBackoff, retryBackoffMax, retryJitter, retryKwargs } = task.options;
+    if (autoretryFor.length === 0 || error instanceof Retry || error instanceof Ignore || error instanceof Reject) return error;
+    if (!matchesError(error, autoretryFor) || matchesError(error, dontAutoretryFor)) return error;
+    const countdown = retryBackoff > 0 ? backoffInterval(retryBackoff, context.retries, retryBackoffMax, retryJitter) : retryKwargs.countdown;
+    try {
+      context.retry({ exc: error, ...(countdown === undefined ? {} : { countdown }), ...(retryKwargs.maxRetries === undefined ? {} : { maxRetries: retryKwargs.maxRetries }) });
+    } catch (thrown) {
+      return thrown;
+    }
+    return error;
+  }
+
+  private async onError(task: Task<never[], unknown>, context: TaskContext, error: unknown, storeResults: boolean, runtime: () => number): Promise<Outcome> {
+    const app = this.app;
+    try {
+      if (error instanceof Ignore) {
+        this.logger.info(`Task ${context.name}[${context.id}] ignored`);
+        return { state: 'IGNORED', runtime: runtime() };
+      }
+      if (error instanceof Reject) {
+        this.logger.info(`Task ${context.name}[${context.id}] rejected (requeue=${error.requeue}): ${error.reason}`);
+        this.safely(() => this.hooks.rejected?.(context, error.requeue));
+        return { state: 'REJECTED', requeue: error.requeue, error, runtime: runtime() };
+      }
+      if (error instanceof Retry) return await this.onRetry(task, context, error, storeResults, runtime);
+      return await this.onFailure(task, context, error, storeResults, runtime);
+    } catch (internal) {
+      this.logger.error(`Task ${context.name}[${context.id}]: could not record the outcome: ${(internal as Error).message}`);
+      return { state: FAILURE, error: internal, traceback: tracebackOf(internal), runtime: runtime(), expected: false };
+    }
+  }
+
+  private async onRetry(task: Task<never[], unknown>, context: TaskContext, retry: Retry, storeResults: boolean, runtime: () => number): Promise<Outcome> {
+    const cause = retry.options.exc ?? retry;
+    const traceback = tracebackOf(cause);
+    if (context.isEager) {
+      // Celery runs an eager retry again at once.
+      return this.retryEagerly(task, context, retry);
+    }
+    if (storeResults) await this.store(context, RETRY, encodeException(cause), traceback);
+    try {
+      await this.resend(context, retry);
+    } catch (sendError) {
+      this.logger.error(`Task ${context.name}[${context.id}]: the retry could not be sent: ${(sendError as Error).message}`);
+      return this.onFailure(task, context, sendError, storeResults, runtime);
+    }
+    this.logger.info(`Task ${context.name}[${context.id}] retry: ${retry.message}`);
+    if (task.onRetry) await task.onRetry(cause, context.id, context.args, context.kwargs);
+    this.safely(() => this.hooks.retried?.(context, cause, traceback));
+    this.app.signals.emit('taskRetry', context, cause);
+    return { state: RETRY, error: cause, runtime: runtime() };
+  }
+
+  private async retryEagerly(task: Task<never[], unknown>, context: TaskContext, retry: Retry): Promise<Outcome> {
+    const message = structuredRetryMessage(context, retry);
+    return this.execute(task, message, { isEager: true });
+  }
+
+  /** Re-send the task as Celery's `signature_from_request`: same id, retries + 1. */
+  private async resend(context: TaskContext, retry: Retry): Promise<void> {
+    const h = context.message.headers;
+    const headers: Record<string, unknown> = {};
+    for (const key of Object.keys(h)) if (!STANDARD_HEADERS.has(key)) headers[key] = h[key];
+    const { deliveryInfo } = context;
+    const opts = retry.options;
+    const routing =
+      opts.queue !== undefined
+        ? { queue: opts.queue }
+        : deliveryInfo.exchange === '' && deliveryInfo.routingKey
+          ? { queue: deliveryInfo.routingKey }
+          : deliveryInfo.exchange
+            ? { exchange: deliveryInfo.exchange, routingKey: deliveryInfo.routingKey }
+            : {};
+    const priority = opts.priority ?? deliveryInfo.priority ?? undefined;
+    await this.app.sendTask(context.name, opts.args ?? context.args, {
+      kwargs: opts.kwargs ?? context.kwargs,
+      taskId: context.id,
+      rootId: context.rootId ?? context.id,
+      parentId: context.parentId ?? context.id,
+      ...(context.group ? { groupId: context.group } : {}),
+      ...(context.groupIndex !== null ? { groupIndex: context.groupIndex } : {}),
+      ...(context.shadow ? { shadow: context.shadow } : {}),
+      chord: context.chord,
+      chain: context.chain,
+      ...(context.callbacks ? { link: context.callbacks } : {}),
+      ...(context.errbacks ? { linkError: context.errbacks } : {}),
+      ...(context.expires ? { expires: new Date(context.expires) } : {}),
+      timeLimit: context.timeLimit,
+      softTimeLimit: context.softTimeLimit,
+      headers,
+      retries: context.retries + 1,
+      ...(context.replyTo ? { replyTo: context.replyTo } : {}),
+      ...(opts.eta !== undefined ? { eta: opts.eta } : { countdown: opts.countdown ?? 0 }),
+      ...(priority === undefined || priority === null ? {} : { priority }),
+      ...routing,
+      addToParent: false,
+    });
+  }
+
+  private async onFailure(task: Task<never[], unknown>, context: TaskContext, error: unknown, storeResults: boolean, runtime: () => number): Promise<Outcome> {
+    const expected = matchesError(error, task.options.throws);
+    const traceback = tracebackOf(error);
+    const took = runtime();
+    if (expected) this.logger.info(`Task ${context.name}[${context.id}] raised expected: ${describe(error)}`);
+    else this.logger.error(`Task ${context.name}[${context.id}] raised unexpected: ${describe(error)}`, { traceback: traceback ?? undefined });
+    const store = storeResults || (task.options.storeErrorsEvenIfIgnored && !context.isEager);
+    await this.markFailure(context, error, traceback, store);
+    if (task.onFailure) await task.onFailure(error, context.id, context.args, context.kwargs);
+    this.safely(() => this.hooks.failed?.(context, error, traceback, took));
+    this.app.signals.emit('taskFailure', context, error);
+    if (task.afterReturn) await task.afterReturn(FAILURE, error, context.id, context.args, context.kwargs);
+    this.app.signals.emit('taskPostrun', context, FAILURE, error);
+    return { state: FAILURE, error, traceback, runtime: took, expected };
+  }
+
+  /**
+   * Celery's `mark_as_failure`: store the failure, tell the chord, fail the rest of the chain
+   * (so that waiting on a chain's last result does not hang), and send the errbacks.
+   */
+  async markFailure(context: Pick<TaskContext, 'id' | 'name' | 'group' | 'groupIndex' | 'chord' | 'chain' | 'errbacks' | 'rootId'> & Partial<TaskContext>, error: unknown, traceback: string | null, store = true, state = FAILURE): Promise<void> {
+    const app = this.app;
+    const encoded = encodeException(error);
+    if (store) await this.store(context as TaskContext, state, encoded, traceback);
+    await chordPartReturn(app, context, state, encoded);
+    const pending = [...(context.chain ?? [])];
+    while (pending.length > 0) {
+      const element = pending.shift()!;
+      const options = element.options ?? {};
+      const id = typeof options['task_id'] === 'string' ? options['task_id'] : null;
+      if (id) await app.storeResult(id, state, encoded, { traceback });
+      if (options['chord']) {
+        await chordPartReturn(app, {
+          id: id ?? '',
+          group: (options['group_id'] as string | undefined) ?? null,
+          groupIndex: (options['group_index'] as number | undefined) ?? null,
+          chord: options['chord'] as SignatureDict,
+        }, state, encoded);
+      }
+      if (element.subtask_type === 'chord') {
+        const body = (element.kwargs as { body?: SignatureDict }).body;
+        if (body) pending.push(body);
+      }
+    }
+    if (context.errbacks?.length) {
+      await app.runInContext(context as TaskContext, async () => {
+        for (const errback of context.errbacks!) {
+          await app.signature(errback).applyAsync([context.id], { parentId: context.id, rootId: context.rootId ?? context.id });
+        }
+      });
+    }
+  }
+
+  /** Mark a message REVOKED without running it (revoked by id, or expired). */
+  async markRevoked(message: TaskMessage, reason: 'revoked' | 'expired' | 'terminated', deliveryInfo?: DeliveryInfo): Promise<void> {
+    const task = this.app.tasks.get(message.headers.task);
+    const context = new TaskContext({
+      message,
+      task: task ?? { name: message.headers.task, maxRetries: 0, defaultRetryDelay: 0 },
+      hostname: this.hostname,
+      ...(deliveryInfo ? { deliveryInfo } : {}),
+    });
+    const error = new TaskRevokedError(reason);
+    const ignore = (task?.options.ignoreResult ?? false) || message.headers.ignore_result;
+    await this.markFailure(context, error, null, !ignore || (task?.options.storeErrorsEvenIfIgnored ?? false), REVOKED);
+    this.app.signals.emit('taskRevoked', context, reason);
+  }
+
+  /** Store a state for a running (or never-run) task with Celery's meta, honouring result_extended. */
+  private async store(context: TaskContext, state: string, result: unknown, traceback: string | null = null): Promise<void> {
+    await this.app.storeResult(context.id, state, result, { traceback, context });
+  }
+
+  /** Send link callbacks and the next chain step with the task's return value. */
+  private async dispatchCallbacksAndChain(context: TaskContext, value: unknown): Promise<void> {
+    const rootId = context.rootId ?? context.id;
+    const priority = this.app.conf.taskInheritParentPriority ? (context.deliveryInfo.priority ?? undefined) : undefined;
+    const common = { parentId: context.id, rootId, ...(priority === undefined ? {} : { priority }) };
+    for (const callback of context.callbacks ?? []) {
+      await this.app.signature(callback).applyAsync([value], common);
+    }
+    const chain = context.chain;
+    if (chain && chain.length > 0) {
+      const next = chain[chain.length - 1]!;
+      await this.app.signature(next).applyAsync([value], { ...common, chain: chain.slice(0, -1) });
+    }
+  }
+
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.logger.error(`an executor hook failed: ${(err as Error).message}`);
+    }
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}
+
+function structuredRetryMessage(context: TaskContext, retry: Retry): TaskMessage {
+  const message = context.message;
+  return {
+    ...message,
+    args: retry.options.args ?? message.args,
+    kwargs: retry.options.kwargs ?? message.kwargs,
+    headers: { ...message.headers, retries: message.headers.retries + 1 },
+  };
+}
+

@@ -1,0 +1,46 @@
+/**
+ * @tq/core: the heart of tq — apps, tasks, signatures, results, routing, states, errors, the
+ * Broker and ResultBackend contracts, the task executor that workers share, and the embedded
+ * `memory://` transport.
+ */
+export { App, createApp, type AppPlugin, type SignatureFactory, type GroupResultFactory, type StoreResultOptions } from './app.js';
+export type { AppConfig, ResolvedConfig, PublishRetryPolicy } from './config.js';
+export { Task, matchesError, backoffInterval, parameterNames, type TaskOptions, type ResolvedTaskOptions, type ErrorMatcher } from './task.js';
+export { Signature, signatureOf, type Suffixes, type Remaining } from './signature.js';
+export { toWireOptions, fromWireOptions, mergeWireOptions, type ApplyOptions, type LinkTarget, type SignatureLike } from './apply-options.js';
+export { AsyncResult, type GetOptions, type RevokeOptions } from './async-result.js';
+export { EagerResult } from './eager-result.js';
+export { TaskContext, type ChildRef, type ContextTask, type StateUpdater, type TaskContextInit } from './context.js';
+export { TaskExecutor, tracebackOf, type ExecutorHooks, type ExecutorOptions, type Invoker, type Outcome, type RunOptions } from './executor.js';
+export { chordPartReturn, chordError, type ChordMember } from './chord-join.js';
+export { Control, type BroadcastOptions, type ControlReply } from './control.js';
+export { LamportClock } from './clock.js';
+export { LazyAbort } from './lazy-abort.js';
+export { Signals, type SignalMap, type SignalName } from './signals.js';
+export { Producer, type SentTask } from './producer.js';
+export { Router, type Route, type RouteMap, type RouterFunction, type TaskRoutes, type ResolvedRoute } from './routing.js';
+export * from './states.js';
+export * from './errors.js';
+export type {
+  Broker,
+  BrokerCapabilities,
+  BrokerEvent,
+  Consumer,
+  ConsumeOptions,
+  Delivery,
+  DeliveryInfo,
+  ExchangeType,
+  PublishOptions,
+  PublishTarget,
+  QueueBinding,
+  QueueDeclaration,
+  Subscription,
+} from './broker.js';
+export { requireCapability } from './broker.js';
+export type { ResultBackend, BackendCapabilities, ChordPart, StoreOptions, WaitOptions } from './result-backend.js';
+export { createBrokerFromUrl, createBackendFromUrl, redactUrl, urlScheme, type AdapterContext, type AdapterModule } from './transports.js';
+export { MemoryBroker, topicMatches, type MemoryBrokerOptions } from './memory/memory-broker.js';
+export { MemoryBackend, type MemoryBackendOptions } from './memory/memory-backend.js';
+export { toSeconds, toSecondsOrNull, type Duration } from './duration.js';
+export { createConsoleLogger, formatLine, isLogLevel, silentLogger, type Logger, type LogLevel, type ConsoleLoggerOptions } from './logger.js';
+export { uuid, hostname, anonNodename, expandNodename } from './ids.js';

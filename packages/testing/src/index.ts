@@ -1,0 +1,7 @@
+/**
+ * @tq/testing (private): the conformance suites that every broker and result backend runs, and
+ * helpers for tests against real services. The memory transport is the reference implementation.
+ */
+export { runBrokerConformance, conformanceMessage, type BrokerConformanceOptions } from './broker-conformance.js';
+export { runBackendConformance, type BackendConformanceOptions } from './backend-conformance.js';
+export { waitFor, Collector, uniqueName, type WaitOptions } from './wait.js';
