@@ -145,6 +145,11 @@ export interface Broker {
   /** Short name for logs: `memory`, `redis`, `amqp`, `sqs`. */
   readonly name: string;
   readonly capabilities: BrokerCapabilities;
+  /**
+   * With `visibilityTimeout`: seconds after which an unacknowledged delivery comes back. The
+   * worker calls `Delivery.touch()` well within it for every message it holds.
+   */
+  readonly visibilityTimeout?: number;
   /** Connect; calling it again is a no-op. Every other method may be called before it (and then connects). */
   connect(): Promise<void>;
   /** Declare a queue and its bindings. MUST be idempotent. */

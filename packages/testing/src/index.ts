@@ -5,3 +5,4 @@
 export { runBrokerConformance, conformanceMessage, type BrokerConformanceOptions } from './broker-conformance.js';
 export { runBackendConformance, type BackendConformanceOptions } from './backend-conformance.js';
 export { waitFor, Collector, uniqueName, type WaitOptions } from './wait.js';
+export { runPython, lastJson, startPythonWorker, pythonExecutable, PYTHON_DIR, type PythonEnv, type PythonWorker, type PythonWorkerOptions } from './python.js';
