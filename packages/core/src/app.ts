@@ -26,7 +26,7 @@ import { Router } from './routing.js';
 import { Signature } from './signature.js';
 import { Signals } from './signals.js';
 import { READY_STATES } from './states.js';
-import { Task, type TaskOptions } from './task.js';
+import { Task, type AnyTask, type TaskOptions } from './task.js';
 import { createBackendFromUrl, createBrokerFromUrl, redactUrl, type AdapterContext } from './transports.js';
 
 /** Builds the Signature subclass for a `subtask_type` (registered by @tq/canvas). */
@@ -50,14 +50,14 @@ type Params<F extends AnyFn> = F extends (...args: infer P) => unknown ? P : nev
 export interface StoreResultOptions {
   traceback?: string | null;
   /** The running request: supplies children, group/parent ids and result_extended fields. */
-  context?: Pick<TaskContext, 'name' | 'args' | 'kwargs' | 'hostname' | 'retries' | 'deliveryInfo' | 'children' | 'group' | 'parentId'>;
+  context?: Partial<Pick<TaskContext, 'name' | 'args' | 'kwargs' | 'hostname' | 'retries' | 'deliveryInfo' | 'children' | 'group' | 'parentId'>>;
   expires?: number | null;
 }
 
 export class App {
   readonly conf: ResolvedConfig;
   readonly logger: Logger;
-  readonly tasks = new Map<string, Task<never[], unknown>>();
+  readonly tasks = new Map<string, AnyTask>();
   readonly router: Router;
   /** This client's id: the reply-to of its task messages and the name of its pidbox reply queue. */
   readonly oid = uuid();
@@ -178,15 +178,15 @@ export class App {
    */
   task<F extends BoundFn>(options: TaskOptions & { name: string; bind: true }, fn: F): Task<Tail<Params<F>>, Awaited<ReturnType<F>>>;
   task<F extends TaskFn>(nameOrOptions: string | (TaskOptions & { name: string }), fn: F): Task<Params<F>, Awaited<ReturnType<F>>>;
-  task(nameOrOptions: string | (TaskOptions & { name: string }), fn: AnyFn): Task<never[], unknown> {
+  task(nameOrOptions: string | (TaskOptions & { name: string }), fn: AnyFn): AnyTask {
     const options = typeof nameOrOptions === 'string' ? { name: nameOrOptions } : nameOrOptions;
     if (typeof fn !== 'function') throw new ConfigurationError(`task ${options.name} needs a function`);
-    const task = new Task<never[], unknown>().attach(this, this.taskName(options.name, fn), options, fn as TaskFn);
+    const task = new Task<never, unknown>().attach(this, this.taskName(options.name, fn), options, fn as TaskFn);
     return this.add(task);
   }
 
   /** Register a class-style task (`class X extends Task { static taskName = '…'; run() {…} }`). */
-  register<T extends Task<never[], unknown>>(TaskClass: (new () => T) & { taskName?: string; options?: TaskOptions }): T {
+  register<T extends AnyTask>(TaskClass: (new () => T) & { taskName?: string | undefined; options?: TaskOptions | undefined }): T {
     const task = new TaskClass();
     const options = TaskClass.options ?? {};
     task.attach(this, this.taskName(TaskClass.taskName ?? options.name, TaskClass), options);
@@ -199,7 +199,7 @@ export class App {
     return `${this.conf.main}.${source.name}`;
   }
 
-  private add(task: Task<never[], unknown>): Task<never[], unknown> {
+  private add(task: AnyTask): AnyTask {
     if (this.tasks.has(task.name)) this.logger.warn(`task ${task.name} was registered twice; the last definition wins`);
     this.tasks.set(task.name, task);
     return task;
@@ -235,7 +235,7 @@ export class App {
   }
 
   /** Run a task in this process now (Celery's `apply` and eager mode). */
-  async applyEager<R>(task: Task<never[], unknown>, args: readonly unknown[], options: ApplyOptions = {}): Promise<AsyncResult<R>> {
+  async applyEager<R>(task: AnyTask, args: readonly unknown[], options: ApplyOptions = {}): Promise<AsyncResult<R>> {
     const id = options.taskId ?? uuid();
     const parent = this.currentRequest();
     const message = createTaskMessage({
@@ -300,19 +300,19 @@ export class App {
       status: state,
       result,
       traceback: options.traceback ?? null,
-      children: context?.children.map((child) => child.tuple) ?? [],
+      children: context?.children?.map((child) => child.tuple) ?? [],
       dateDone: READY_STATES.has(state) ? new Date() : null,
       groupId: context?.group ?? null,
       parentId: context?.parentId ?? null,
       ...(this.conf.resultExtended && context
         ? {
             extended: {
-              name: context.name,
-              args: context.args,
-              kwargs: context.kwargs,
-              worker: context.hostname,
-              retries: context.retries,
-              queue: context.deliveryInfo.routingKey || null,
+              name: context.name ?? null,
+              args: context.args ?? null,
+              kwargs: context.kwargs ?? null,
+              worker: context.hostname ?? null,
+              retries: context.retries ?? null,
+              queue: context.deliveryInfo?.routingKey || null,
             },
           }
         : {}),
@@ -333,7 +333,7 @@ export class App {
   }
 
   /** Throw NotRegistered unless a task of this name is registered. */
-  requireTask(name: string): Task<never[], unknown> {
+  requireTask(name: string): AnyTask {
     const task = this.tasks.get(name);
     if (!task) throw new NotRegistered(name);
     return task;

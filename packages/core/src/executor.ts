@@ -19,10 +19,10 @@ import { TaskContext } from './context.js';
 import { Ignore, Reject, Retry, TaskRevokedError } from './errors.js';
 import type { Logger } from './logger.js';
 import { FAILURE, RETRY, REVOKED, STARTED, SUCCESS } from './states.js';
-import { backoffInterval, matchesError, type Task } from './task.js';
+import { backoffInterval, matchesError, type AnyTask } from './task.js';
 
 /** Runs the task body for a context; pools replace it to run the body elsewhere. */
-export type Invoker = (task: Task<never[], unknown>, context: TaskContext, args: readonly unknown[], kwargs: Readonly<Record<string, unknown>>) => Promise<unknown>;
+export type Invoker = (task: AnyTask, context: TaskContext, args: readonly unknown[], kwargs: Readonly<Record<string, unknown>>) => Promise<unknown>;
 
 /** Per-worker observers (events); every one is optional and must not throw. */
 export interface ExecutorHooks {
@@ -88,7 +88,7 @@ export class TaskExecutor {
   }
 
   /** Run a message for a registered task. */
-  async execute(task: Task<never[], unknown>, message: TaskMessage, options: RunOptions = {}): Promise<Outcome> {
+  async execute(task: AnyTask, message: TaskMessage, options: RunOptions = {}): Promise<Outcome> {
     const app = this.app;
     const started = performance.now();
     const runtime = () => (performance.now() - started) / 1000;
@@ -144,7 +144,7 @@ export class TaskExecutor {
   }
 
   /** Celery's autoretry_for: turn a matching error into a retry (or the error, once retries run out). */
-  private autoretry(task: Task<never[], unknown>, context: TaskContext, error: unknown): unknown {
+  private autoretry(task: AnyTask, context: TaskContext, error: unknown): unknown {
     const { autoretryFor, dontAutoretryFor, retryBackoff, retryBackoffMax, retryJitter, retryKwargs } = task.options;
     if (autoretryFor.length === 0 || error instanceof Retry || error instanceof Ignore || error instanceof Reject) return error;
     if (!matchesError(error, autoretryFor) || matchesError(error, dontAutoretryFor)) return error;
@@ -157,7 +157,7 @@ export class TaskExecutor {
     return error;
   }
 
-  private async onError(task: Task<never[], unknown>, context: TaskContext, error: unknown, storeResults: boolean, runtime: () => number): Promise<Outcome> {
+  private async onError(task: AnyTask, context: TaskContext, error: unknown, storeResults: boolean, runtime: () => number): Promise<Outcome> {
     const app = this.app;
     try {
       if (error instanceof Ignore) {
@@ -177,7 +177,7 @@ export class TaskExecutor {
     }
   }
 
-  private async onRetry(task: Task<never[], unknown>, context: TaskContext, retry: Retry, storeResults: boolean, runtime: () => number): Promise<Outcome> {
+  private async onRetry(task: AnyTask, context: TaskContext, retry: Retry, storeResults: boolean, runtime: () => number): Promise<Outcome> {
     const cause = retry.options.exc ?? retry;
     const traceback = tracebackOf(cause);
     if (context.isEager) {
@@ -198,7 +198,7 @@ export class TaskExecutor {
     return { state: RETRY, error: cause, runtime: runtime() };
   }
 
-  private async retryEagerly(task: Task<never[], unknown>, context: TaskContext, retry: Retry): Promise<Outcome> {
+  private async retryEagerly(task: AnyTask, context: TaskContext, retry: Retry): Promise<Outcome> {
     const message = structuredRetryMessage(context, retry);
     return this.execute(task, message, { isEager: true });
   }
@@ -244,7 +244,7 @@ export class TaskExecutor {
     });
   }
 
-  private async onFailure(task: Task<never[], unknown>, context: TaskContext, error: unknown, storeResults: boolean, runtime: () => number): Promise<Outcome> {
+  private async onFailure(task: AnyTask, context: TaskContext, error: unknown, storeResults: boolean, runtime: () => number): Promise<Outcome> {
     const expected = matchesError(error, task.options.throws);
     const traceback = tracebackOf(error);
     const took = runtime();

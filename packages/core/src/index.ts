@@ -5,7 +5,7 @@
  */
 export { App, createApp, type AppPlugin, type SignatureFactory, type GroupResultFactory, type StoreResultOptions } from './app.js';
 export type { AppConfig, ResolvedConfig, PublishRetryPolicy } from './config.js';
-export { Task, matchesError, backoffInterval, parameterNames, type TaskOptions, type ResolvedTaskOptions, type ErrorMatcher } from './task.js';
+export { Task, type AnyTask, matchesError, backoffInterval, parameterNames, type TaskOptions, type ResolvedTaskOptions, type ErrorMatcher } from './task.js';
 export { Signature, signatureOf, type Suffixes, type Remaining } from './signature.js';
 export { toWireOptions, fromWireOptions, mergeWireOptions, type ApplyOptions, type LinkTarget, type SignatureLike } from './apply-options.js';
 export { AsyncResult, type GetOptions, type RevokeOptions } from './async-result.js';

@@ -11,7 +11,7 @@ import { DEFAULT_PUBLISH_RETRY_POLICY, type PublishRetryPolicy } from './config.
 import { toSeconds, toSecondsOrNull } from './duration.js';
 import { BrokerError, ConfigurationError, EncodeError, isTqError } from './errors.js';
 import { anonNodename, uuid } from './ids.js';
-import type { Task } from './task.js';
+import type { AnyTask } from './task.js';
 
 /** What was sent, for `taskSent` listeners (events, logs). */
 export interface SentTask {
@@ -56,7 +56,7 @@ export class Producer {
    * message; rejects with a clear error when arguments cannot be encoded or the broker refuses
    * past the retry policy.
    */
-  async send(name: string, args: readonly unknown[], options: ApplyOptions, task?: Task<never[], unknown>): Promise<string> {
+  async send(name: string, args: readonly unknown[], options: ApplyOptions, task?: AnyTask): Promise<string> {
     if (!Array.isArray(args)) throw new ConfigurationError(`task args must be an array, got ${typeof args}`);
     const kwargs = options.kwargs ?? {};
     if (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs)) {

@@ -25,8 +25,14 @@ export type Suffixes<A extends readonly unknown[], Depth extends unknown[] = []>
         ? A | Suffixes<Rest, [...Depth, unknown]>
         : A;
 
-/** The arguments still expected once the suffix P of A is bound. */
-export type Remaining<A extends readonly unknown[], P extends readonly unknown[]> = A extends readonly [...infer Pre, ...P] ? Pre : unknown[];
+type DropLast<A extends readonly unknown[], N extends number, Dropped extends unknown[] = []> = Dropped['length'] extends N
+  ? A
+  : A extends readonly [...infer Pre, unknown?]
+    ? DropLast<Pre, N, [...Dropped, unknown]>
+    : A;
+
+/** The arguments still expected once a suffix P of A is bound: A without its last P['length'] elements. */
+export type Remaining<A extends readonly unknown[], P extends readonly unknown[]> = number extends A['length'] ? A : DropLast<A, P['length']>;
 
 /**
  * `Signature<A, R>`: calling it supplies arguments of type `A` (prepended to the bound ones) and
@@ -43,8 +49,6 @@ export class Signature<A extends unknown[] = unknown[], R = unknown> {
   immutable: boolean;
   /** Keys of the dict beyond Celery's six (e.g. `chord_size`), kept as they came. */
   protected extra: Record<string, unknown>;
-  /** Phantom: lets TypeScript carry the argument and result types. */
-  declare readonly __types?: { args: A; result: R };
 
   constructor(app: App, dict: SignatureDict) {
     const { task, args, kwargs, options, subtask_type, immutable, ...extra } = dict;

@@ -136,6 +136,9 @@ export function parameterNames(fn: (...args: never[]) => unknown): string[] {
     .map((p) => (/^\.\.\.|^[{[]/.test(p) ? '' : p));
 }
 
+/** Any task, whatever its argument and result types (for registries and pools). */
+export type AnyTask = Task<never, unknown>;
+
 export class Task<A extends unknown[] = unknown[], R = unknown> {
   /** Class tasks set their name here. */
   static taskName?: string;
@@ -239,7 +242,7 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
 
   /** Run the task here and now, without a broker (Celery's `apply`): returns a finished result. */
   apply(args?: A, options: ApplyOptions = {}): Promise<AsyncResult<R>> {
-    return this.app.applyEager<R>(this as unknown as Task<never[], unknown>, args ?? [], options);
+    return this.app.applyEager<R>(this as unknown as AnyTask, args ?? [], options);
   }
 
   /** A signature with some arguments bound (call-time arguments are prepended). */

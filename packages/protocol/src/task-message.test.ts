@@ -29,7 +29,7 @@ function capturedRaw(): RawMessage {
     contentType: CAPTURED['content-type'],
     contentEncoding: CAPTURED['content-encoding'],
     headers: structuredClone(CAPTURED.headers),
-    properties: structuredClone(CAPTURED.properties),
+    properties: structuredClone(CAPTURED.properties) as RawMessage['properties'],
   };
 }
 

@@ -5,10 +5,15 @@
  * - Prefetch is `concurrency × prefetchMultiplier` unacknowledged messages; ETA tasks are held
  *   here until due and do not count against it.
  * - A message is acknowledged when its task starts, or after it ran with `acksLate`.
+ * - On brokers with a visibility timeout (Redis, SQS) every held message is touched well within
+ *   it, so a long ETA wait or a long acksLate task is never restored and run twice.
  * - Bad messages (invalid, unknown task, forbidden serializer) are rejected with a logged reason
  *   (dead-lettered where the broker has one); the worker keeps going.
  * - `stop()` is a warm shutdown: stop consuming, give every message not yet started back to the
  *   broker, and wait for running tasks (up to `shutdownTimeout`, then their AbortSignals fire).
+ *
+ * The worker is assembled from bootsteps (pool, pidbox, consumer, …) that start in dependency
+ * order; users add their own with `steps`.
  */
 import { availableParallelism } from 'node:os';
 import {
@@ -16,6 +21,7 @@ import {
   NotRegistered,
   TaskExecutor,
   expandNodename,
+  type AnyTask,
   type App,
   type Broker,
   type Consumer,
@@ -23,12 +29,15 @@ import {
   type Logger,
   type Outcome,
   type QueueDeclaration,
-  type Task,
+  type TaskContext,
 } from '@tq/core';
 import { decodeTaskMessage, parsePyDatetime, type TaskMessage } from '@tq/protocol';
+import { orderSteps, type Bootstep } from './bootsteps.js';
+import { WorkerHooks } from './hooks.js';
 import { Pidbox } from './pidbox.js';
 import { AsyncPool } from './pools/async-pool.js';
 import type { Pool, PoolKind } from './pools/pool.js';
+import type { RequestInfo } from './request-info.js';
 import { RevokedSet } from './revoked.js';
 
 export interface WorkerOptions {
@@ -45,16 +54,34 @@ export interface WorkerOptions {
   hostname?: string;
   /** Seconds a warm shutdown waits for running tasks before signalling them to abort (default 30). */
   shutdownTimeout?: number;
+  /** Extra components started with the worker, in dependency order. */
+  steps?: Bootstep<Worker>[];
   logger?: Logger;
 }
 
-interface Request {
-  delivery: Delivery;
-  message: TaskMessage;
-  task: Task<never[], unknown>;
-  abort: LazyAbort;
-  settled: boolean;
-  timer?: NodeJS.Timeout;
+/** A task message the worker holds: waiting for its ETA, waiting for a slot, or running. */
+class Request implements RequestInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly abort = new LazyAbort();
+  timeStart: number | null = null;
+  acknowledged = false;
+  settled = false;
+  timer: NodeJS.Timeout | undefined;
+  workerPid: number | null = null;
+
+  constructor(
+    readonly delivery: Delivery,
+    readonly message: TaskMessage,
+    readonly task: AnyTask,
+  ) {
+    this.id = message.headers.id;
+    this.name = message.headers.task;
+  }
+
+  get deliveryInfo() {
+    return this.delivery.info;
+  }
 }
 
 export type WorkerState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -65,6 +92,7 @@ export class Worker {
   readonly app: App;
   readonly hostname: string;
   readonly logger: Logger;
+  readonly hooks: WorkerHooks;
   readonly revoked = new RevokedSet();
   readonly executor: TaskExecutor;
   readonly pool: Pool;
@@ -74,30 +102,35 @@ export class Worker {
   readonly pidbox: Pidbox;
   /** Counts by task name of tasks this worker ran (Celery's `stats.total`). */
   readonly totals = new Map<string, number>();
+  readonly startedAt = Date.now();
 
   state: WorkerState = 'new';
-  private broker: Broker | null = null;
-  private consumer: Consumer | null = null;
-  /** Received and ready to run, waiting for a free slot. */
-  private readonly ready: Request[] = [];
+  broker: Broker | null = null;
+  consumer: Consumer | null = null;
+  /** Received and ready to run, waiting for a free slot (Celery's "reserved"). */
+  private readonly ready: Array<Request | undefined> = [];
   private readyHead = 0;
-  /** Held until their ETA. */
-  private readonly held = new Set<Request>();
-  /** Running, by task id. */
+  /** Held until their ETA (Celery's "scheduled"). */
+  readonly held = new Set<Request>();
+  /** Running, by task id (Celery's "active"). */
   readonly active = new Map<string, Request>();
   private idleWaiters: Array<() => void> = [];
   private stopPromise: Promise<void> | null = null;
+  private readonly steps: Bootstep<Worker>[];
+  private started: Bootstep<Worker>[] = [];
+  private keepAlive: NodeJS.Timeout | null = null;
 
   constructor(app: App, options: WorkerOptions = {}) {
     this.app = app;
     this.hostname = expandNodename(options.hostname);
     this.logger = options.logger ?? app.logger;
+    this.hooks = new WorkerHooks(this.logger);
     const kind = options.pool ?? 'async';
     const concurrency = options.concurrency ?? (kind === 'async' ? 100 : availableParallelism());
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`concurrency must be a positive integer, got ${concurrency}`);
     this.prefetchMultiplier = options.prefetchMultiplier ?? 4;
     this.shutdownTimeout = options.shutdownTimeout ?? 30;
-    this.executor = new TaskExecutor(app, { hostname: this.hostname, logger: this.logger });
+    this.executor = new TaskExecutor(app, { hostname: this.hostname, logger: this.logger, hooks: this.executorHooks() });
     if (kind !== 'async') throw new TypeError(`pool ${kind} is not available in this build; use 'async'`);
     this.pool = new AsyncPool({ concurrency, executor: this.executor });
     const exclude = new Set(options.excludeQueues ?? []);
@@ -106,6 +139,39 @@ export class Worker {
     this.queues = names.map((name) => app.router.queue(name));
     this.pidbox = new Pidbox(app, this.hostname);
     this.registerControl();
+    this.steps = orderSteps([...this.builtinSteps(), ...(options.steps ?? [])]);
+  }
+
+  /** Executor outcomes become worker hooks, carrying the worker's view of the request. */
+  private executorHooks() {
+    const info = (context: TaskContext): RequestInfo => this.active.get(context.id) ?? this.detachedInfo(context.message);
+    return {
+      started: (context: TaskContext) => this.hooks.emit('started', info(context)),
+      succeeded: (context: TaskContext, result: unknown, runtime: number) => this.hooks.emit('succeeded', info(context), result, runtime),
+      failed: (context: TaskContext, error: unknown, traceback: string | null, runtime: number) => this.hooks.emit('failed', info(context), error, traceback, runtime),
+      retried: (context: TaskContext, error: unknown, traceback: string | null) => this.hooks.emit('retried', info(context), error, traceback),
+      rejected: (context: TaskContext, requeue: boolean) => this.hooks.emit('rejected', info(context), requeue),
+    };
+  }
+
+  private detachedInfo(message: TaskMessage): RequestInfo {
+    return {
+      id: message.headers.id,
+      name: message.headers.task,
+      message,
+      deliveryInfo: { exchange: '', routingKey: '', priority: null, redelivered: false },
+      timeStart: null,
+      acknowledged: false,
+      workerPid: null,
+    };
+  }
+
+  private builtinSteps(): Bootstep<Worker>[] {
+    return [
+      { name: 'pool', start: () => this.pool.start(), stop: () => this.pool.stop() },
+      { name: 'pidbox', requires: ['pool'], start: () => this.pidbox.start(this.broker!), stop: () => this.pidbox.stop() },
+      { name: 'consumer', requires: ['pool'], start: () => this.startConsuming(), stop: () => this.stopConsuming() },
+    ];
   }
 
   /** Prefetch for the current pool size, plus one per held ETA task (as Celery raises its QoS). */
@@ -117,16 +183,50 @@ export class Worker {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`[tq] worker ${this.hostname} was already started`);
     this.state = 'starting';
-    const broker = await this.app.getBroker();
-    this.broker = broker;
-    await this.pool.start();
-    await this.pidbox.start(broker);
+    this.broker = await this.app.getBroker();
+    try {
+      for (const step of this.steps) {
+        await step.start(this);
+        this.started.push(step);
+      }
+    } catch (err) {
+      this.logger.error(`${this.hostname} could not start: ${(err as Error).message}`);
+      await this.stopSteps();
+      this.state = 'stopped';
+      throw err;
+    }
+    this.hooks.emit('online');
+    this.logger.info(`${this.hostname} ready: ${this.pool.kind} pool, concurrency ${this.pool.concurrency}, queues ${this.queues.map((q) => q.name).join(', ')}`);
+  }
+
+  private async startConsuming(): Promise<void> {
+    const broker = this.broker!;
     this.state = 'running';
     this.consumer = await broker.consume(this.queues, (delivery) => this.receive(delivery), {
       prefetch: this.prefetch(),
       tag: this.hostname,
     });
-    this.logger.info(`${this.hostname} ready: ${this.pool.kind} pool, concurrency ${this.pool.concurrency}, queues ${this.queues.map((q) => q.name).join(', ')}`);
+    if (broker.capabilities.visibilityTimeout) {
+      const every = Math.max(1, Math.min(60, (broker.visibilityTimeout ?? 3600) / 4)) * 1000;
+      this.keepAlive = setInterval(() => this.touchHeld(), every);
+      this.keepAlive.unref();
+    }
+  }
+
+  /** Keep every message this worker holds from being restored by the broker's visibility timeout. */
+  private touchHeld(): void {
+    const touch = (request: Request) => {
+      if (!request.settled && request.delivery.touch) {
+        request.delivery.touch().catch((err: unknown) => this.logger.warn(`could not extend the visibility of ${request.id}: ${(err as Error).message}`));
+      }
+    };
+    for (const request of this.held) touch(request);
+    for (let i = this.readyHead; i < this.ready.length; i++) touch(this.ready[i]!);
+    for (const request of this.active.values()) touch(request);
+  }
+
+  private async stopConsuming(): Promise<void> {
+    await this.consumer?.cancel().catch((err) => this.logger.warn(`cancelling the consumer failed: ${(err as Error).message}`));
   }
 
   private receive(delivery: Delivery): void {
@@ -152,7 +252,8 @@ export class Worker {
         .finally(() => void delivery.reject(false));
       return;
     }
-    const request: Request = { delivery, message, task, abort: new LazyAbort(), settled: false };
+    const request = new Request(delivery, message, task);
+    if (this.hooks.has('received')) this.hooks.emit('received', request);
     if (this.revokedOrExpired(request)) return;
     const eta = message.headers.eta ? parsePyDatetime(message.headers.eta) : null;
     if (eta && eta.getTime() > Date.now()) {
@@ -173,6 +274,7 @@ export class Worker {
     }
     if (!reason) return false;
     this.logger.info(`Discarding ${reason} task ${headers.task}[${headers.id}]`);
+    this.hooks.emit('revoked', request, { terminated: false, signum: null, expired: reason === 'expired' });
     void this.executor
       .markRevoked(request.message, reason, request.delivery.info)
       .catch((err) => this.logger.error(`could not store the revocation of ${headers.id}: ${(err as Error).message}`))
@@ -204,7 +306,7 @@ export class Worker {
   private pump(): void {
     while (this.state === 'running' && this.pool.running < this.pool.concurrency && this.readyHead < this.ready.length) {
       const request = this.ready[this.readyHead]!;
-      this.ready[this.readyHead++] = undefined as unknown as Request;
+      this.ready[this.readyHead++] = undefined;
       if (this.readyHead > 1024 && this.readyHead * 2 > this.ready.length) {
         this.ready.splice(0, this.readyHead);
         this.readyHead = 0;
@@ -217,16 +319,17 @@ export class Worker {
     const { message, task, delivery } = request;
     if (this.revokedOrExpired(request)) return;
     if (!task.options.acksLate) this.settle(request, 'ack');
-    this.active.set(message.headers.id, request);
+    request.timeStart = Date.now() / 1000;
+    request.workerPid = process.pid;
+    this.active.set(request.id, request);
     void this.pool
       .run({ task, message, deliveryInfo: delivery.info, signal: () => request.abort.signal })
       .then((outcome) => this.finish(request, outcome));
   }
 
   private finish(request: Request, outcome: Outcome): void {
-    this.active.delete(request.message.headers.id);
-    const name = request.message.headers.task;
-    this.totals.set(name, (this.totals.get(name) ?? 0) + 1);
+    this.active.delete(request.id);
+    this.totals.set(request.name, (this.totals.get(request.name) ?? 0) + 1);
     if (outcome.state === 'REJECTED') this.settle(request, outcome.requeue ? 'requeue' : 'reject');
     else if (outcome.state === 'FAILURE' && request.task.options.acksLate && !request.task.options.acksOnFailureOrTimeout) this.settle(request, 'reject');
     else this.settle(request, 'ack');
@@ -237,8 +340,14 @@ export class Worker {
   private settle(request: Request, how: 'ack' | 'reject' | 'requeue'): void {
     if (request.settled) return;
     request.settled = true;
+    request.acknowledged = how === 'ack';
     const done = how === 'ack' ? request.delivery.ack() : request.delivery.reject(how === 'requeue');
-    done.catch((err: unknown) => this.logger.error(`could not ${how} task ${request.message.headers.id}: ${(err as Error).message}`));
+    done.catch((err: unknown) => this.logger.error(`could not ${how} task ${request.id}: ${(err as Error).message}`));
+  }
+
+  /** Requests waiting for a free slot (Celery's "reserved"). */
+  reserved(): RequestInfo[] {
+    return this.ready.slice(this.readyHead) as Request[];
   }
 
   /** Revoke ids on this worker; with `terminate`, running ones are signalled to abort. */
@@ -249,6 +358,7 @@ export class Worker {
       const running = this.active.get(id);
       if (terminate && running) {
         running.abort.abort(new TerminatedSignal(signal));
+        this.hooks.emit('revoked', running, { terminated: true, signum: signal, expired: false });
         terminated.push(id);
       }
     }
@@ -288,8 +398,8 @@ export class Worker {
       return;
     }
     this.state = 'stopping';
-    await this.consumer?.cancel().catch((err) => this.logger.warn(`cancelling the consumer failed: ${(err as Error).message}`));
-    await this.pidbox.stop().catch(() => undefined);
+    if (this.keepAlive) clearInterval(this.keepAlive);
+    await this.stopConsuming();
     for (const request of this.held) {
       clearTimeout(request.timer);
       this.settle(request, 'requeue');
@@ -316,9 +426,21 @@ export class Worker {
         }
       }
     }
-    await this.pool.stop();
+    await this.stopSteps();
     this.state = 'stopped';
+    this.hooks.emit('offline');
     this.logger.info(`${this.hostname} stopped`);
+  }
+
+  private async stopSteps(): Promise<void> {
+    for (const step of this.started.reverse()) {
+      try {
+        await step.stop?.(this);
+      } catch (err) {
+        this.logger.warn(`stopping ${step.name} failed: ${(err as Error).message}`);
+      }
+    }
+    this.started = [];
   }
 }
 
@@ -329,4 +451,3 @@ export class TerminatedSignal extends Error {
     this.name = 'Terminated';
   }
 }
-

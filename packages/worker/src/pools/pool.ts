@@ -3,14 +3,14 @@
  * (prefetch, ETA, rate limits, revokes); a pool only runs one job per free slot and reports the
  * executor's outcome. Pools differ in isolation and in what they can enforce — see the README.
  */
-import type { Outcome, Task, TaskExecutor } from '@tq/core';
+import type { AnyTask, Outcome, TaskExecutor } from '@tq/core';
 import type { DeliveryInfo } from '@tq/core';
 import type { TaskMessage } from '@tq/protocol';
 
 export type PoolKind = 'async' | 'thread' | 'process' | 'solo';
 
 export interface PoolJob {
-  task: Task<never[], unknown>;
+  task: AnyTask;
   message: TaskMessage;
   deliveryInfo: DeliveryInfo;
   /** Aborted on revoke-with-terminate and on cold shutdown (made on first use). */
