@@ -20,7 +20,7 @@ for (let i = 0; i < args.length; i++) {
   else if (args[i] === '--summary') summaryFile = args[++i];
   else filters.push(args[i]);
 }
-if (unit) filters.push('/src/');
+if (unit) filters.push('src/'); // unit tests live beside the code: <package>/src/**/*.test.ts
 
 const dir = mkdtempSync(join(tmpdir(), 'tq-test-'));
 const report = join(dir, 'report.json');
