@@ -1,17 +1,8 @@
 import { pyIsoDatetime } from '@tq/protocol';
-import { afterEach, describe, expect, it } from 'vitest';
-import { AdapterMissingError, createApp, isTqError, silentLogger, type App } from '../src/index.js';
-import { nextMessage } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { AdapterMissingError, isTqError } from '../src/index.js';
+import { newApp, nextMessage } from './helpers.js';
 
-const apps: App[] = [];
-function newApp(config: Parameters<typeof createApp>[0] = {}): App {
-  const app = createApp({ logger: silentLogger, ...config });
-  apps.push(app);
-  return app;
-}
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.close();
-});
 
 describe('calling a task sends a Celery protocol v2 message', () => {
   it('delay: headers, properties and body as Python Celery writes them', async () => {

@@ -1,16 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { Task, TaskContext, TimeoutError, createApp, silentLogger, type App } from '../src/index.js';
-import { runNext } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { Task, TaskContext, TimeoutError } from '../src/index.js';
+import { newApp, runNext } from './helpers.js';
 
-const apps: App[] = [];
-function newApp(config: Parameters<typeof createApp>[0] = {}): App {
-  const app = createApp({ logger: silentLogger, ...config });
-  apps.push(app);
-  return app;
-}
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.close();
-});
 
 describe('eager mode (for your own unit tests)', () => {
   it('runs tasks in the caller and returns a finished result, without a worker or backend', async () => {

@@ -1,25 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  ChordError,
-  MaxRetriesExceededError,
-  Reject,
-  TaskContext,
-  createApp,
-  isTqError,
-  silentLogger,
-  type App,
-} from '../src/index.js';
-import { nextMessage, runNext } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { ChordError, MaxRetriesExceededError, Reject, TaskContext, isTqError } from '../src/index.js';
+import { newApp, nextMessage, runNext } from './helpers.js';
 
-const apps: App[] = [];
-function newApp(config: Parameters<typeof createApp>[0] = {}): App {
-  const app = createApp({ logger: silentLogger, ...config });
-  apps.push(app);
-  return app;
-}
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.close();
-});
 
 describe('the executor', () => {
   it('stores SUCCESS with Celery meta; get() returns the value', async () => {

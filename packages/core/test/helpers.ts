@@ -4,7 +4,20 @@
  * lives in @tq/worker and is tested there).
  */
 import { decodeTaskMessage, type TaskMessage } from '@tq/protocol';
-import { TaskExecutor, type App, type Delivery, type Outcome } from '../src/index.js';
+import { afterEach } from 'vitest';
+import { TaskExecutor, createApp, silentLogger, type App, type AppConfig, type Delivery, type Outcome } from '../src/index.js';
+
+const apps: App[] = [];
+afterEach(async () => {
+  for (const app of apps.splice(0)) await app.close();
+});
+
+/** A quiet app that is closed after the test. */
+export function newApp(config: AppConfig = {}): App {
+  const app = createApp({ logger: silentLogger, ...config });
+  apps.push(app);
+  return app;
+}
 
 export async function nextMessage(app: App, queue = 'celery', timeout = 2000): Promise<{ message: TaskMessage; delivery: Delivery }> {
   const broker = await app.getBroker();
