@@ -143,6 +143,15 @@ export class AsyncResult<R = unknown> {
     return this.id;
   }
 
+  /**
+   * What `get()` gives for this ready meta: the value, or (with `propagate`, the default) a
+   * throw of the task's error. For results read in bulk (a group's `getMany`).
+   */
+  settle(meta: ResultMeta, propagate = true): R {
+    if (propagate && PROPAGATE_STATES.has(meta.status)) throw this.errorOf(meta);
+    return this.valueOf(meta) as R;
+  }
+
   protected valueOf(meta: ResultMeta): unknown {
     if (PROPAGATE_STATES.has(meta.status) || (meta.status === 'RETRY' && isExceptionInfo(meta.result))) {
       return this.errorOf(meta);

@@ -34,6 +34,36 @@ type DropLast<A extends readonly unknown[], N extends number, Dropped extends un
 /** The arguments still expected once a suffix P of A is bound: A without its last P['length'] elements. */
 export type Remaining<A extends readonly unknown[], P extends readonly unknown[]> = number extends A['length'] ? A : DropLast<A, P['length']>;
 
+/** Where a frozen task belongs: its group, chord body, root and parent (Celery's `freeze` arguments). */
+export interface FreezeOptions {
+  groupId?: string | null;
+  /** The chord body this task reports to when it ends. */
+  chord?: LinkTarget | null;
+  rootId?: string | null;
+  parentId?: string | null;
+  groupIndex?: number | null;
+}
+
+/** The call-time arguments of a signature type. */
+export type ArgsOf<S> = S extends Signature<infer A, unknown> ? A : never;
+/** The result type of a signature type. */
+export type ResultOf<S> = S extends Signature<unknown[], infer R> ? R : never;
+
+/**
+ * Whether a signature taking call-time arguments `A` can be called with one argument of type `P`
+ * (the previous step's result): always for immutable (`unknown[]`) signatures and for untyped
+ * previous results, else when `[P]` fits `A`.
+ */
+export type AcceptsResult<A, P> = unknown extends P ? true : unknown[] extends A ? true : [P] extends A ? true : false;
+
+/** Shown in the compile error when a step cannot take the previous step's result. */
+export interface StepMismatch<P> {
+  readonly 'tq: this step cannot take the previous result as its first call-time argument': P;
+}
+
+/** No constraint (`unknown`) when `S` accepts a previous result of type `P`; otherwise a type no signature satisfies. */
+export type PipeCheck<P, S> = AcceptsResult<ArgsOf<S>, P> extends true ? unknown : StepMismatch<P>;
+
 /**
  * `Signature<A, R>`: calling it supplies arguments of type `A` (prepended to the bound ones) and
  * its task returns `R`. An immutable signature has `A = unknown[]`: it accepts and ignores any.
@@ -122,22 +152,39 @@ export class Signature<A extends unknown[] = unknown[], R = unknown> {
     return errback;
   }
 
-  /** Fix the task id now, so the result can be known before the task is sent. */
-  freeze(taskId?: string): AsyncResult<R> {
-    if (!this.id) this.options['task_id'] = taskId ?? uuid();
+  /**
+   * Fix the task id now, so the result can be known before the task is sent (Celery's `freeze`).
+   * The canvas also records here the group, chord and root the task belongs to; like Celery, a
+   * frozen signature keeps its id and group, and carries this client's `reply_to`.
+   */
+  freeze(taskId?: string, options: FreezeOptions = {}): AsyncResult<R> {
+    const o = this.options;
+    if (!this.id) o['task_id'] = taskId ?? uuid();
+    if (options.rootId) o['root_id'] = options.rootId;
+    if (options.parentId) o['parent_id'] = options.parentId;
+    if (!('reply_to' in o)) o['reply_to'] = this.app.oid;
+    if (options.groupId && !('group_id' in o)) o['group_id'] = options.groupId;
+    if (options.chord) o['chord'] = toDict(options.chord);
+    if (options.groupIndex !== undefined && options.groupIndex !== null) o['group_index'] = options.groupIndex;
     return this.app.asyncResult<R>(this.id!);
   }
 
-  /** Chain: this, then `next` with this one's result (Celery's `|`). Needs @tq/canvas for local composition. */
-  pipe<R2>(next: Signature<[R], R2> | Signature<unknown[], R2>): Signature<A, R2> {
+  /**
+   * Chain: this, then `next` with this one's result (Celery's `|`; a chain given as `next` is
+   * spliced in). Needs @tq/canvas for local composition. `next` must accept this signature's
+   * result as its first call-time argument (or be immutable): otherwise it is a compile error.
+   */
+  pipe<S extends Signature<unknown[], unknown>>(next: S & PipeCheck<R, S>): Signature<A, ResultOf<S>> {
+    const dict = next.toDict();
+    const tail = dict.subtask_type === 'chain' && Array.isArray(dict.kwargs['tasks']) ? (dict.kwargs['tasks'] as SignatureDict[]) : [dict];
     return this.app.signature({
       task: 'celery.chain',
       args: [],
-      kwargs: { tasks: [this.toDict(), next.toDict()] },
+      kwargs: { tasks: [this.toDict(), ...tail] },
       options: {},
       subtask_type: 'chain',
       immutable: false,
-    }) as unknown as Signature<A, R2>;
+    }) as unknown as Signature<A, ResultOf<S>>;
   }
 
   /** Apply with call-time arguments. */
