@@ -6,6 +6,8 @@
  */
 import { ProtocolError } from './errors.js';
 import type { RawMessage } from './message.js';
+import { pyRepr } from './python-repr.js';
+import { encodeException, type ExceptionInfo } from './result-meta.js';
 import { deserialize, serialize } from './serialization.js';
 import { isPlainObject } from './signature-dict.js';
 
@@ -84,4 +86,26 @@ export function decodeEventMessage(raw: RawMessage): CeleryEvent[] {
     }
     return event as CeleryEvent;
   });
+}
+
+/** The group of an event type: `task-sent` → `task`, `worker-heartbeat` → `worker`. */
+export function eventGroup(type: string): string {
+  const dash = type.indexOf('-');
+  return dash === -1 ? type : type.slice(0, dash);
+}
+
+/**
+ * Python's `repr()` of an exception, as Celery puts it in `task-failed`/`task-retried`:
+ * `ValueError('bad value 7')`, `KeyError('x', 1)`, `Exception()`. The type name and arguments are
+ * the ones Celery would store for the error (see `encodeException`).
+ */
+export function exceptionRepr(error: unknown, maxlen = 1024): string {
+  return exceptionInfoRepr(encodeException(error), maxlen);
+}
+
+/** The same for an exception already in Celery's encoding (`{exc_type, exc_message, …}`). */
+export function exceptionInfoRepr(info: ExceptionInfo, maxlen = 1024): string {
+  const args = Array.isArray(info.exc_message) ? info.exc_message : [info.exc_message];
+  const inner = args.map((arg) => pyRepr(arg, { maxlen })).join(', ');
+  return `${info.exc_type}(${inner})`;
 }
