@@ -16,7 +16,8 @@ import type { App } from './app.js';
 import type { DeliveryInfo } from './broker.js';
 import { chordPartReturn } from './chord-join.js';
 import { TaskContext } from './context.js';
-import { Ignore, Reject, Retry, TaskRevokedError } from './errors.js';
+import { Ignore, Reject, Retry, SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded } from './errors.js';
+import { LazyAbort } from './lazy-abort.js';
 import type { Logger } from './logger.js';
 import { FAILURE, RETRY, REVOKED, STARTED, SUCCESS } from './states.js';
 import { backoffInterval, matchesError, type AnyTask } from './task.js';
@@ -46,6 +47,25 @@ export interface RunOptions {
   deliveryInfo?: DeliveryInfo;
   /** Fires on soft time limit, revoke-terminate, shutdown; exposed as the task's `signal` (or a function making it lazily). */
   signal?: AbortSignal | (() => AbortSignal);
+  /**
+   * Interrupts the run. When it is aborted the task's AbortSignal fires with the reason and the
+   * run ends at once with that reason, wherever the task is awaiting (a body that ignores its
+   * signal is abandoned, not stopped: JavaScript cannot stop a function from outside):
+   * `TaskRevokedError` (terminate) → REVOKED; `Reject` → REJECTED; any other error (time limits,
+   * `WorkerLostError`) → FAILURE with it. Also the task's `signal` unless `signal` is given.
+   */
+  abort?: LazyAbort;
+  /**
+   * Seconds until the soft time limit: the task's AbortSignal fires and the run fails with
+   * SoftTimeLimitExceeded (subject to `autoretryFor`, as in Celery).
+   */
+  softTimeLimit?: number | null;
+  /**
+   * Seconds until the hard time limit, enforced here: the run fails with TimeLimitExceeded at the
+   * deadline. Pools that can stop a task (child processes, threads) enforce the hard limit
+   * themselves by killing it and leave this unset.
+   */
+  timeLimit?: number | null;
   invoke?: Invoker;
   isEager?: boolean;
 }
@@ -55,7 +75,9 @@ export type Outcome =
   | { state: 'FAILURE'; error: unknown; traceback: string | null; runtime: number; expected: boolean }
   | { state: 'RETRY'; error: unknown; runtime: number }
   | { state: 'IGNORED'; runtime: number }
-  | { state: 'REJECTED'; requeue: boolean; error: unknown; runtime: number };
+  | { state: 'REJECTED'; requeue: boolean; error: unknown; runtime: number }
+  /** Ended by a terminate (`abort` with a TaskRevokedError): REVOKED is stored. */
+  | { state: 'REVOKED'; reason: string; runtime: number };
 
 /** Headers Celery defines; anything else in a message is a custom header that a retry carries on. */
 const STANDARD_HEADERS = new Set([
@@ -94,6 +116,8 @@ export class TaskExecutor {
     const runtime = () => (performance.now() - started) / 1000;
     const ignoreResult = task.options.ignoreResult || message.headers.ignore_result;
     const storeResults = options.isEager ? app.conf.taskStoreEagerResult && !ignoreResult : !ignoreResult;
+    const abort = options.abort ?? (options.softTimeLimit || options.timeLimit ? new LazyAbort() : undefined);
+    const signal = options.signal ?? (abort ? () => abort.signal : undefined);
     let context!: TaskContext;
     context = new TaskContext({
       message,
@@ -101,7 +125,7 @@ export class TaskExecutor {
       hostname: this.hostname,
       isEager: options.isEager ?? false,
       ...(options.deliveryInfo ? { deliveryInfo: options.deliveryInfo } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
+      ...(signal ? { signal } : {}),
       updateState: async (state, meta) => {
         if (!options.isEager || app.conf.taskStoreEagerResult) await this.store(context, state, meta);
       },
@@ -117,9 +141,16 @@ export class TaskExecutor {
 
       let value: unknown;
       try {
-        value = await app.runInContext(context, () => (options.invoke ?? defaultInvoke)(task, context, message.args, message.kwargs));
+        value = await app.runInContext(context, () =>
+          abort ? this.guardedInvoke(task, context, options, abort) : (options.invoke ?? defaultInvoke)(task, context, message.args, message.kwargs),
+        );
       } catch (error) {
-        return await this.onError(task, context, this.autoretry(task, context, error), storeResults, runtime);
+        // An interrupt is the run's end, not the task's doing: only a soft limit (raised "inside"
+        // the task, as in Celery) may be retried automatically.
+        const interrupted = abort !== undefined && abort.aborted && error === abort.reason;
+        if (interrupted && error instanceof TaskRevokedError) return await this.onTerminated(task, context, error, storeResults, runtime);
+        const retried = interrupted && !(error instanceof SoftTimeLimitExceeded) ? error : this.autoretry(task, context, error);
+        return await this.onError(task, context, retried, storeResults, runtime);
       }
 
       // Callbacks and the next chain step go first, so SUCCESS is stored with them as children.
@@ -141,6 +172,86 @@ export class TaskExecutor {
       this.logger.error(`Task ${context.name}[${context.id}] raised an internal error: ${(internal as Error).message}`);
       return await this.onError(task, context, internal, storeResults, runtime);
     }
+  }
+
+  /**
+   * Record the end of a run that happened elsewhere and was cut short — the child process or
+   * thread running it was killed (hard time limit, terminate, cold shutdown) or died — as Celery's
+   * parent does (`on_timeout`, `on_failure(WorkerLostError)`): `TaskRevokedError` stores REVOKED,
+   * `Reject` requeues or drops without storing, any other error stores FAILURE and sends the
+   * errbacks, with the task's `onFailure`, the signals and the `failed` hook.
+   */
+  async interrupted(task: AnyTask, message: TaskMessage, reason: Error, options: { deliveryInfo?: DeliveryInfo; runtime?: number } = {}): Promise<Outcome> {
+    const context = new TaskContext({
+      message,
+      task,
+      hostname: this.hostname,
+      ...(options.deliveryInfo ? { deliveryInfo: options.deliveryInfo } : {}),
+      updateState: async () => undefined,
+    });
+    const storeResults = !(task.options.ignoreResult || message.headers.ignore_result);
+    const runtime = () => options.runtime ?? 0;
+    if (reason instanceof TaskRevokedError) return this.onTerminated(task, context, reason, storeResults, runtime);
+    return this.onError(task, context, reason, storeResults, runtime);
+  }
+
+  /**
+   * Run the body so that an abort ends the run where the task awaits, and arm the time limits.
+   * Timers and listeners are removed when the body settles.
+   */
+  private guardedInvoke(task: AnyTask, context: TaskContext, options: RunOptions, abort: LazyAbort): Promise<unknown> {
+    if (abort.aborted) return Promise.reject(abort.reason);
+    const invoke = options.invoke ?? defaultInvoke;
+    return new Promise<unknown>((resolve, reject) => {
+      let soft: NodeJS.Timeout | undefined;
+      let hard: NodeJS.Timeout | undefined;
+      const cleanup = () => {
+        off();
+        if (soft) clearTimeout(soft);
+        if (hard) clearTimeout(hard);
+      };
+      const off = abort.onAbort((reason) => {
+        cleanup();
+        reject(reason);
+      });
+      const softLimit = options.softTimeLimit;
+      if (softLimit) {
+        soft = setTimeout(() => {
+          this.logger.warn(`Soft time limit (${softLimit}s) exceeded for ${context.name}[${context.id}]`);
+          abort.abort(new SoftTimeLimitExceeded(softLimit));
+        }, softLimit * 1000);
+      }
+      const hardLimit = options.timeLimit;
+      if (hardLimit) {
+        hard = setTimeout(() => {
+          this.logger.error(`Hard time limit (${hardLimit}s) exceeded for ${context.name}[${context.id}]`);
+          abort.abort(new TimeLimitExceeded(hardLimit));
+        }, hardLimit * 1000);
+      }
+      invoke(task, context, context.args, context.kwargs).then(
+        (value) => {
+          cleanup();
+          resolve(value);
+        },
+        (error: unknown) => {
+          cleanup();
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /** Celery's `_announce_revoked('terminated')`: store REVOKED; the worker reports the revoke. */
+  private async onTerminated(task: AnyTask, context: TaskContext, error: TaskRevokedError, storeResults: boolean, runtime: () => number): Promise<Outcome> {
+    try {
+      this.logger.info(`Task ${context.name}[${context.id}] terminated`);
+      const store = storeResults || (task.options.storeErrorsEvenIfIgnored && !context.isEager);
+      await this.markFailure(context, error, null, store, REVOKED);
+      this.app.signals.emit('taskRevoked', context, 'terminated');
+    } catch (internal) {
+      this.logger.error(`Task ${context.name}[${context.id}]: could not record the revocation: ${(internal as Error).message}`);
+    }
+    return { state: REVOKED, reason: 'terminated', runtime: runtime() };
   }
 
   /** Celery's autoretry_for: turn a matching error into a retry (or the error, once retries run out). */
@@ -272,9 +383,15 @@ export class TaskExecutor {
     const pending = [...(context.chain ?? [])];
     while (pending.length > 0) {
       const element = pending.shift()!;
+      // A group (a chain's last step) or a chain (a chord's body) stands for its members: each
+      // is marked (and told to its chord, if any), never the group or chain as a whole.
+      if (element.subtask_type === 'group' || element.subtask_type === 'chain') {
+        pending.push(...((element.kwargs as { tasks?: SignatureDict[] }).tasks ?? []));
+        continue;
+      }
       const options = element.options ?? {};
       const id = typeof options['task_id'] === 'string' ? options['task_id'] : null;
-      if (id) await app.storeResult(id, state, encoded, { traceback });
+      if (id) await app.storeResult(id, state, encoded, { traceback, replyTo: typeof options['reply_to'] === 'string' ? options['reply_to'] : null });
       if (options['chord']) {
         await chordPartReturn(app, {
           id: id ?? '',

@@ -300,6 +300,11 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
   afterReturn?(state: string, result: unknown, taskId: string, args: unknown[], kwargs: Record<string, unknown>): void | Promise<void>;
 }
 
+function validRateLimit(value: string | number | null): string | number | null {
+  parseRateLimit(value);
+  return value;
+}
+
 export function resolveTaskOptions(app: App, options: TaskOptions): ResolvedTaskOptions {
   const conf = app.conf;
   const backoff = options.retryBackoff === true ? 1 : options.retryBackoff === false || options.retryBackoff === undefined ? 0 : options.retryBackoff;
@@ -315,7 +320,7 @@ export function resolveTaskOptions(app: App, options: TaskOptions): ResolvedTask
     retryBackoff: backoff,
     retryBackoffMax: options.retryBackoffMax === undefined ? 600 : toSeconds(options.retryBackoffMax, 'retryBackoffMax'),
     retryJitter: options.retryJitter ?? true,
-    rateLimit: options.rateLimit ?? conf.taskDefaultRateLimit,
+    rateLimit: validRateLimit(options.rateLimit ?? conf.taskDefaultRateLimit),
     timeLimit: options.timeLimit === undefined ? conf.taskTimeLimit : toSecondsOrNull(options.timeLimit, 'timeLimit'),
     softTimeLimit: options.softTimeLimit === undefined ? conf.taskSoftTimeLimit : toSecondsOrNull(options.softTimeLimit, 'softTimeLimit'),
     ignoreResult: options.ignoreResult ?? conf.taskIgnoreResult,
@@ -334,6 +339,24 @@ export function resolveTaskOptions(app: App, options: TaskOptions): ResolvedTask
     throws: options.throws ?? [],
     sendEvents: options.sendEvents ?? true,
   };
+}
+
+const RATE_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600 };
+
+/**
+ * A rate limit in tasks per second, as Celery's `rate()`: `'10/s'`, `'100/m'`, `'1000/h'`, a
+ * bare number (`'5'`, `5`) per second; `null`, `''`, `0` mean no limit (0 is returned).
+ * Throws a ConfigurationError that names the accepted forms.
+ */
+export function parseRateLimit(value: string | number | null | undefined): number {
+  if (value === null || value === undefined || value === '' || value === 0) return 0;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value) || value < 0) throw new ConfigurationError(`a rate limit must be a number ≥ 0 or a string like '10/s', '100/m', '1000/h'; got ${value}`);
+    return value;
+  }
+  const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(?:\/\s*([smh]))?\s*$/.exec(String(value));
+  if (!m) throw new ConfigurationError(`a rate limit must look like '10/s', '100/m', '1000/h' or a number per second; got ${JSON.stringify(value)}`);
+  return Number(m[1]) / RATE_UNITS[m[2] ?? 's']!;
 }
 
 /** Celery's `get_exponential_backoff_interval`: min(max, factor·2^retries), jittered in [0, n]. */

@@ -232,7 +232,7 @@ describe('the executor', () => {
     await runNext(app);
     const err = await app.asyncResult('failing-body').get({ timeout: 1 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ChordError);
-    expect((err as Error).message).toMatch(/Dependency .* raised ValueError\("bad value 7"\)/);
+    expect((err as Error).message).toMatch(/Dependency .* raised ValueError\('bad value 7'\)/);
     const errback = await runNext(app);
     expect(errback.message.args).toEqual(['failing-body']);
   });

@@ -3,10 +3,11 @@
  * `celery.pidbox` fanout exchange, act on the ones addressed to this node, and reply to the
  * sender's reply queue. Commands are a table of handlers; the worker registers its own.
  */
-import type { App, Broker, Subscription } from '@tq/core';
+import type { App, Broker, Logger, Subscription } from '@tq/core';
 import {
   decodeControlRequest,
   encodeControlReply,
+  pyRepr,
   PIDBOX_EXCHANGE,
   PIDBOX_REPLY_EXCHANGE,
   type ControlRequest,
@@ -38,19 +39,24 @@ export function isAddressedTo(request: ControlRequest, nodename: string): boolea
 export class Pidbox {
   private subscription: Subscription | null = null;
   readonly handlers = new Map<string, ControlHandler>();
+  private readonly logger: Logger;
 
   constructor(
     private readonly app: App,
     private readonly nodename: string,
-  ) {}
+    logger?: Logger,
+  ) {
+    this.logger = logger ?? app.logger;
+  }
 
+  /** Add (or replace) a command. A handler that throws replies `{error: "Name('message')"}`, as kombu does. */
   register(method: string, handler: ControlHandler): void {
     this.handlers.set(method, handler);
   }
 
   async start(broker: Broker): Promise<void> {
     if (!broker.capabilities.fanout || !broker.subscribe) {
-      this.app.logger.warn(`the ${broker.name} broker has no fanout: remote control (revoke, inspect) is unavailable on this worker`);
+      this.logger.warn(`the ${broker.name} broker has no fanout: remote control (revoke, inspect) is unavailable on this worker`);
       return;
     }
     await broker.declareExchange(PIDBOX_EXCHANGE, 'fanout', { durable: false });
@@ -69,13 +75,13 @@ export class Pidbox {
     try {
       ({ request, clock, expires } = decodeControlRequest(message));
     } catch (err) {
-      this.app.logger.warn(`ignored a malformed remote-control message: ${(err as Error).message}`);
+      this.logger.warn(`ignored a malformed remote-control message: ${(err as Error).message}`);
       return;
     }
     if (clock !== null) this.app.clock.adjust(clock);
     if (!isAddressedTo(request, this.nodename)) return;
     if (expires && expires < Date.now() / 1000) {
-      this.app.logger.debug(`ignored expired remote-control request ${request.method}`);
+      this.logger.debug(`ignored expired remote-control request ${request.method}`);
       return;
     }
     const handler = this.handlers.get(request.method);
@@ -86,8 +92,9 @@ export class Pidbox {
       try {
         reply = await handler(request.arguments, request);
       } catch (err) {
-        this.app.logger.error(`remote-control command ${request.method} failed: ${(err as Error).message}`);
-        reply = { error: (err as Error).message };
+        this.logger.error(`remote-control command ${request.method} failed: ${(err as Error).message}`);
+        const error = err as Error;
+        reply = { error: `${error.name || 'Error'}(${pyRepr(error.message.replace(/^\[tq\] /, ''))})` };
       }
     }
     if (!request.ticket || !request.reply_to) return;
@@ -98,7 +105,7 @@ export class Pidbox {
         exchangeType: 'direct',
       });
     } catch (err) {
-      this.app.logger.warn(`could not reply to ${request.method}: ${(err as Error).message}`);
+      this.logger.warn(`could not reply to ${request.method}: ${(err as Error).message}`);
     }
   }
 

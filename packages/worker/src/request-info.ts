@@ -18,14 +18,17 @@ export interface RequestInfo {
   readonly workerPid: number | null;
 }
 
-/** Celery's request dict for inspect replies. */
-export function requestDict(request: RequestInfo, hostname: string): Record<string, unknown> {
+/**
+ * Celery's request dict for inspect replies (`Request.info()`), plus the headers Flower shows.
+ * With `safe`, args and kwargs are their repr strings, as Celery's `active(safe=True)`.
+ */
+export function requestDict(request: RequestInfo, hostname: string, safe = false): Record<string, unknown> {
   const { headers } = request.message;
   return {
     id: request.id,
     name: request.name,
-    args: request.message.args,
-    kwargs: request.message.kwargs,
+    args: safe ? headers.argsrepr : request.message.args,
+    kwargs: safe ? headers.kwargsrepr : request.message.kwargs,
     type: request.name,
     hostname,
     time_start: request.timeStart,

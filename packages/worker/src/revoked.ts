@@ -68,6 +68,33 @@ export class RevokedSet {
     }
   }
 
+  /**
+   * The set as Celery's LimitedSet `_data`, which `hello` replies carry: `{id: [timestamp, id]}`.
+   * Timestamps are never integral, as Python's receiver insists on floats.
+   */
+  toCeleryData(): Record<string, [number, string]> {
+    const data: Record<string, [number, string]> = {};
+    for (const [id, seconds] of this.toJSON()) data[id] = [Number.isInteger(seconds) ? seconds + 0.001 : seconds, id];
+    return data;
+  }
+
+  /**
+   * Merge revokes received from another worker (`hello`): `{id: timestamp}` or `{id: [timestamp, id]}`.
+   * Python workers send monotonic clock readings, which are not times: those count from now.
+   */
+  mergeCeleryData(data: unknown): number {
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) return 0;
+    const now = this.now() / 1000;
+    let merged = 0;
+    for (const [id, value] of Object.entries(data as Record<string, unknown>)) {
+      const raw = Array.isArray(value) ? value[0] : value;
+      const seconds = typeof raw === 'number' && raw > 1e9 ? Math.min(raw, now) : now;
+      if (!this.has(id)) merged++;
+      this.merge([[id, seconds]]);
+    }
+    return merged;
+  }
+
   private purge(): void {
     const cutoff = this.now() - this.maxAge;
     for (const [id, at] of this.entries) {

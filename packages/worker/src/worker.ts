@@ -2,107 +2,171 @@
  * The worker: consumes task messages from its queues and runs them in a pool through the core
  * executor, as Celery's worker does.
  *
- * - Prefetch is `concurrency × prefetchMultiplier` unacknowledged messages; ETA tasks are held
- *   here until due and do not count against it.
+ * - Prefetch is `concurrency × prefetchMultiplier` unacknowledged messages (0: no limit); with
+ *   `optimization: 'fair'` (`-O fair`) only as many as there are free slots. ETA tasks and
+ *   rate-limited tasks are held here and do not count against it (Celery raises its QoS for them).
  * - A message is acknowledged when its task starts, or after it ran with `acksLate`.
+ * - Time limits: the message's `timelimit` header, else the task's options, else the worker's.
  * - On brokers with a visibility timeout (Redis, SQS) every held message is touched well within
  *   it, so a long ETA wait or a long acksLate task is never restored and run twice.
  * - Bad messages (invalid, unknown task, forbidden serializer) are rejected with a logged reason
  *   (dead-lettered where the broker has one); the worker keeps going.
  * - `stop()` is a warm shutdown: stop consuming, give every message not yet started back to the
- *   broker, and wait for running tasks (up to `shutdownTimeout`, then their AbortSignals fire).
+ *   broker, and wait for running tasks up to `shutdownTimeout`; then (or with `cold`) running
+ *   tasks are ended: acksLate ones go back to the queue, the others are recorded as lost.
  *
- * The worker is assembled from bootsteps (pool, pidbox, consumer, …) that start in dependency
- * order; users add their own with `steps`.
+ * The worker is assembled from bootsteps (pool, statedb, pidbox, mingle, consumer, autoscaler,
+ * autoreload) that start in dependency order; users add their own with `steps`.
  */
 import { availableParallelism } from 'node:os';
+import { isAbsolute, resolve as resolvePath } from 'node:path';
 import {
-  LazyAbort,
+  ConfigurationError,
   NotRegistered,
+  Reject,
   TaskExecutor,
+  TaskRevokedError,
+  TimeLimitExceeded,
+  WorkerLostError,
   expandNodename,
-  type AnyTask,
+  parseRateLimit,
+  toSecondsOrNull,
   type App,
   type Broker,
   type Consumer,
   type Delivery,
+  type Duration,
   type Logger,
   type Outcome,
   type QueueDeclaration,
   type TaskContext,
 } from '@tq/core';
 import { decodeTaskMessage, parsePyDatetime, type TaskMessage } from '@tq/protocol';
+import { Autoscaler, autoscalerStep } from './autoscaler.js';
+import { autoreloadStep } from './autoreload.js';
 import { orderSteps, type Bootstep } from './bootsteps.js';
+import { registerControlCommands } from './control/index.js';
 import { WorkerHooks } from './hooks.js';
+import { canvas } from '@tq/canvas';
+import { beatStep } from './beat/beat-step.js';
+import type { BeatOptions } from './beat/beat.js';
+import { eventsStep, type EventsStepOptions } from './events/events-step.js';
+import { mingleStep } from './mingle.js';
 import { Pidbox } from './pidbox.js';
-import { AsyncPool } from './pools/async-pool.js';
-import type { Pool, PoolKind } from './pools/pool.js';
+import { AsyncPool, SoloPool } from './pools/async-pool.js';
+import { ChildPool } from './pools/child-pool.js';
+import { POOL_KINDS, type JobEvent, type Pool, type PoolKind } from './pools/pool.js';
+import { RateLimiter } from './rate-limit.js';
+import { Request } from './request.js';
 import type { RequestInfo } from './request-info.js';
-import { RevokedSet } from './revoked.js';
+import { RevokedSet, type RevokedSetOptions } from './revoked.js';
+import { parseMemorySize } from './size.js';
+import { StateDb, statedbStep } from './statedb.js';
 
 export interface WorkerOptions {
-  /** Tasks run at once (default: 100 for the async pool). */
+  /** Slots: tasks run at once (default: 100 for the async pool, the number of CPUs otherwise). */
   concurrency?: number;
+  /** Where task bodies run: `async` (default), `process`, `thread` or `solo`. See the README. */
   pool?: PoolKind;
   /** Queues to consume (default: the app's default queue). */
   queues?: string[];
   /** Queues not to consume (Celery's `-X`). */
   excludeQueues?: string[];
-  /** Messages prefetched per slot (default 4); 0 prefetches without limit. */
+  /** Messages prefetched per slot (default 4); 0 prefetches without limit (Celery's meaning). */
   prefetchMultiplier?: number;
+  /** `'fair'` (Celery's `-O fair`): never hold more messages than there are free slots. */
+  optimization?: 'default' | 'fair';
   /** Node name, `-n` style (`w1@%h`); default `celery@<host>`. */
   hostname?: string;
-  /** Seconds a warm shutdown waits for running tasks before signalling them to abort (default 30). */
+  /** Seconds a warm shutdown waits for running tasks before ending them (default 30). */
   shutdownTimeout?: number;
+  /** Grow the pool up to `max` slots under backlog and shrink it to `min` after idle (`--autoscale max,min`). */
+  autoscale?: { max: number; min: number } | readonly [max: number, min: number];
+  /** Seconds without a scale-up before the autoscaler may shrink (Celery's AUTOSCALE_KEEPALIVE, 30). */
+  autoscaleKeepalive?: number;
+  /** Replace a child process/thread after it ran this many tasks. */
+  maxTasksPerChild?: number | null;
+  /** Replace a child after a task leaves it above this much memory: KiB as a number (Celery), or `'200MB'`. */
+  maxMemoryPerChild?: number | string | null;
+  /** Hard time limit for every task without its own (seconds). */
+  timeLimit?: Duration | null;
+  /** Soft time limit for every task without its own (seconds). */
+  softTimeLimit?: Duration | null;
+  /** Keep revoked ids (and the logical clock) in this file across restarts (`--statedb`). */
+  statedb?: string | null;
+  /** Restart the pool when the app's source files change (child pools; needs `appModule`). */
+  autoreload?: boolean;
+  /** Allow the `pool_restart` control command (Celery's `worker_pool_restarts`). */
+  poolRestarts?: boolean;
+  /**
+   * The module that exports the app (`-A` syntax: `path[:export]`), which process and thread
+   * pools import in each child. Required for those pools.
+   */
+  appModule?: string;
+  /** Node options for child processes (default: this process's `execArgv`); threads take what applies. */
+  execArgv?: string[];
+  /** Sync revoked ids with the other workers at start-up, as Celery's mingle (default true). */
+  mingle?: boolean;
+  /** Seconds mingle waits for replies (default 1, as Celery). */
+  mingleTimeout?: number;
+  /** Bounds of the revoked-id memory (Celery: 50,000 ids, 3 hours). */
+  revoked?: RevokedSetOptions;
+  /**
+   * Task events (`-E`): `true`, or the events step's options. Worker events (online, heartbeat
+   * every 2 s, offline) are sent in any case on brokers with fanout, as Celery's workers do;
+   * `{ withoutHeartbeat: true }` turns heartbeats off.
+   */
+  events?: boolean | EventsStepOptions;
+  /** Run beat inside this worker (`-B`): `true`, or beat's options. */
+  beat?: boolean | BeatOptions;
   /** Extra components started with the worker, in dependency order. */
   steps?: Bootstep<Worker>[];
   logger?: Logger;
-}
-
-/** A task message the worker holds: waiting for its ETA, waiting for a slot, or running. */
-class Request implements RequestInfo {
-  readonly id: string;
-  readonly name: string;
-  readonly abort = new LazyAbort();
-  timeStart: number | null = null;
-  acknowledged = false;
-  settled = false;
-  timer: NodeJS.Timeout | undefined;
-  workerPid: number | null = null;
-
-  constructor(
-    readonly delivery: Delivery,
-    readonly message: TaskMessage,
-    readonly task: AnyTask,
-  ) {
-    this.id = message.headers.id;
-    this.name = message.headers.task;
-  }
-
-  get deliveryInfo() {
-    return this.delivery.info;
-  }
 }
 
 export type WorkerState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
 const MAX_TIMEOUT = 2 ** 31 - 1;
 
+/** The abort reason when a task is terminated by revoke: it ends as REVOKED (`terminated`). */
+export class TerminatedSignal extends TaskRevokedError {
+  constructor(readonly signal: string) {
+    super('terminated');
+  }
+}
+
+function normalizeSignal(signal: unknown): NodeJS.Signals {
+  const name = typeof signal === 'string' && signal ? signal.toUpperCase() : 'SIGTERM';
+  const full = (name.startsWith('SIG') ? name : `SIG${name}`) as NodeJS.Signals;
+  return full;
+}
+
 export class Worker {
   readonly app: App;
   readonly hostname: string;
   readonly logger: Logger;
   readonly hooks: WorkerHooks;
-  readonly revoked = new RevokedSet();
+  readonly revoked: RevokedSet;
   readonly executor: TaskExecutor;
   readonly pool: Pool;
+  /** The queues being consumed (changed by `add_consumer` / `cancel_consumer`). */
   readonly queues: QueueDeclaration[];
   readonly prefetchMultiplier: number;
+  readonly optimization: 'default' | 'fair';
   readonly shutdownTimeout: number;
   readonly pidbox: Pidbox;
-  /** Counts by task name of tasks this worker ran (Celery's `stats.total`). */
+  readonly rateLimiter: RateLimiter;
+  readonly autoscaler: Autoscaler | null;
+  readonly statedb: StateDb | null;
+  readonly timeLimit: number | null;
+  readonly softTimeLimit: number | null;
+  readonly poolRestarts: boolean;
+  readonly appModule: string | null;
+  /** Counts by task name of tasks this worker started (Celery's `stats.total`). */
   readonly totals = new Map<string, number>();
   readonly startedAt = Date.now();
+  /** Resolves once the worker has stopped (by `stop()`, a signal in the CLI, or the `shutdown` command). */
+  readonly stopped: Promise<void>;
 
   state: WorkerState = 'new';
   broker: Broker | null = null;
@@ -114,32 +178,94 @@ export class Worker {
   readonly held = new Set<Request>();
   /** Running, by task id (Celery's "active"). */
   readonly active = new Map<string, Request>();
+  private runningAcked = 0;
   private idleWaiters: Array<() => void> = [];
   private stopPromise: Promise<void> | null = null;
+  private coldRequested: (() => void) | null = null;
+  private cold = false;
   private readonly steps: Bootstep<Worker>[];
   private started: Bootstep<Worker>[] = [];
   private keepAlive: NodeJS.Timeout | null = null;
+  private lastPrefetch = -1;
+  private resolveStopped!: () => void;
+  private readonly mingle: boolean;
 
   constructor(app: App, options: WorkerOptions = {}) {
     this.app = app;
+    // Every worker runs Celery's built-in canvas tasks (celery.chord_unlock, celery.map, …).
+    app.use(canvas);
     this.hostname = expandNodename(options.hostname);
     this.logger = options.logger ?? app.logger;
     this.hooks = new WorkerHooks(this.logger);
+    this.revoked = new RevokedSet(options.revoked);
+    this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
     const kind = options.pool ?? 'async';
-    const concurrency = options.concurrency ?? (kind === 'async' ? 100 : availableParallelism());
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`concurrency must be a positive integer, got ${concurrency}`);
+    if (!POOL_KINDS.includes(kind)) throw new ConfigurationError(`pool must be one of ${POOL_KINDS.join(', ')}; got ${JSON.stringify(kind)}`);
+    this.optimization = options.optimization ?? 'default';
+    if (this.optimization !== 'default' && this.optimization !== 'fair') {
+      throw new ConfigurationError(`optimization must be 'default' or 'fair'; got ${JSON.stringify(this.optimization)}`);
+    }
+    const autoscale = normalizeAutoscale(options.autoscale);
+    if (autoscale && kind === 'solo') throw new ConfigurationError('the solo pool has one slot and cannot autoscale; use --pool async, thread or process');
+    let concurrency = options.concurrency ?? (kind === 'async' ? 100 : kind === 'solo' ? 1 : availableParallelism());
+    if (autoscale) concurrency = autoscale.min;
+    if (!Number.isInteger(concurrency) || concurrency < (autoscale ? 0 : 1)) throw new ConfigurationError(`concurrency must be a positive integer, got ${concurrency}`);
     this.prefetchMultiplier = options.prefetchMultiplier ?? 4;
+    if (!Number.isInteger(this.prefetchMultiplier) || this.prefetchMultiplier < 0) {
+      throw new ConfigurationError(`prefetchMultiplier must be an integer ≥ 0 (0: no limit), got ${this.prefetchMultiplier}`);
+    }
     this.shutdownTimeout = options.shutdownTimeout ?? 30;
+    this.timeLimit = toSecondsOrNull(options.timeLimit, 'timeLimit') || null;
+    this.softTimeLimit = toSecondsOrNull(options.softTimeLimit, 'softTimeLimit') || null;
+    this.poolRestarts = options.poolRestarts ?? (options.autoreload || app.conf.raw['workerPoolRestarts'] === true);
+    this.appModule = options.appModule ? resolveModuleSpec(options.appModule) : null;
     this.executor = new TaskExecutor(app, { hostname: this.hostname, logger: this.logger, hooks: this.executorHooks() });
-    if (kind !== 'async') throw new TypeError(`pool ${kind} is not available in this build; use 'async'`);
-    this.pool = new AsyncPool({ concurrency, executor: this.executor });
+    const poolOptions = { concurrency, executor: this.executor, logger: this.logger, onFree: () => this.pump() };
+    if (kind === 'async') this.pool = new AsyncPool(poolOptions);
+    else if (kind === 'solo') this.pool = new SoloPool(poolOptions);
+    else {
+      if (!this.appModule) {
+        throw new ConfigurationError(`the ${kind} pool needs appModule: the module that exports the app (as for -A), which each child imports — a live App cannot be sent to another ${kind === 'process' ? 'process' : 'thread'}`);
+      }
+      const maxTasksPerChild = options.maxTasksPerChild ?? null;
+      if (maxTasksPerChild !== null && (!Number.isInteger(maxTasksPerChild) || maxTasksPerChild < 1)) {
+        throw new ConfigurationError(`maxTasksPerChild must be a positive integer, got ${maxTasksPerChild}`);
+      }
+      this.pool = new ChildPool(kind, {
+        ...poolOptions,
+        app,
+        appModule: this.appModule,
+        hostname: this.hostname,
+        maxTasksPerChild,
+        maxMemoryPerChild: options.maxMemoryPerChild === undefined || options.maxMemoryPerChild === null ? null : parseMemorySize(options.maxMemoryPerChild, 'maxMemoryPerChild'),
+        ...(options.execArgv ? { execArgv: options.execArgv } : {}),
+        onTasks: (tasks) => this.syncTasks(tasks),
+      });
+    }
+    if (kind !== 'process' && kind !== 'thread') {
+      if (options.maxTasksPerChild) this.logger.warn(`maxTasksPerChild has no effect on the ${kind} pool (it has no children to replace)`);
+      if (options.maxMemoryPerChild) this.logger.warn(`maxMemoryPerChild has no effect on the ${kind} pool (it has no children to replace)`);
+      if (options.autoreload) throw new ConfigurationError(`autoreload needs --pool process or thread: the ${kind} pool runs tasks in the worker's own process, which cannot load changed modules`);
+    }
+    if (options.autoreload && !this.appModule) throw new ConfigurationError('autoreload needs appModule (the module to watch)');
     const exclude = new Set(options.excludeQueues ?? []);
     const names = (options.queues?.length ? options.queues : [app.conf.taskDefaultQueue]).filter((q) => !exclude.has(q));
-    if (names.length === 0) throw new TypeError('the worker has no queue to consume (every queue was excluded)');
+    if (names.length === 0) throw new ConfigurationError('the worker has no queue to consume (every queue was excluded)');
     this.queues = names.map((name) => app.router.queue(name));
-    this.pidbox = new Pidbox(app, this.hostname);
-    this.registerControl();
-    this.steps = orderSteps([...this.builtinSteps(), ...(options.steps ?? [])]);
+    this.pidbox = new Pidbox(app, this.hostname, this.logger);
+    this.rateLimiter = new RateLimiter(
+      (request) => this.toReady(request),
+      () => this.updatePrefetch(),
+    );
+    this.autoscaler = autoscale ? new Autoscaler(this, autoscale.max, autoscale.min, options.autoscaleKeepalive ?? 30) : null;
+    this.statedb = options.statedb ? new StateDb(this, options.statedb) : null;
+    this.mingle = options.mingle ?? true;
+    registerControlCommands(this);
+    this.steps = orderSteps([...this.builtinSteps(options), ...(options.steps ?? [])]);
+  }
+
+  get poolKind(): PoolKind {
+    return this.pool.kind;
   }
 
   /** Executor outcomes become worker hooks, carrying the worker's view of the request. */
@@ -154,6 +280,27 @@ export class Worker {
     };
   }
 
+  /** Reports of a job running in a child become the same hooks. */
+  private readonly onReport = (request: Request, event: JobEvent): void => {
+    switch (event[0]) {
+      case 'started':
+        this.hooks.emit('started', request);
+        break;
+      case 'succeeded':
+        this.hooks.emit('succeeded', request, event[1], event[2]);
+        break;
+      case 'failed':
+        this.hooks.emit('failed', request, event[1], event[2], event[3]);
+        break;
+      case 'retried':
+        this.hooks.emit('retried', request, event[1], event[2]);
+        break;
+      case 'rejected':
+        this.hooks.emit('rejected', request, event[1]);
+        break;
+    }
+  };
+
   private detachedInfo(message: TaskMessage): RequestInfo {
     return {
       id: message.headers.id,
@@ -166,25 +313,76 @@ export class Worker {
     };
   }
 
-  private builtinSteps(): Bootstep<Worker>[] {
-    return [
-      { name: 'pool', start: () => this.pool.start(), stop: () => this.pool.stop() },
+  private builtinSteps(options: WorkerOptions): Bootstep<Worker>[] {
+    const steps: Bootstep<Worker>[] = [
+      { name: 'pool', start: () => this.startPool(), stop: () => this.pool.stop() },
       { name: 'pidbox', requires: ['pool'], start: () => this.pidbox.start(this.broker!), stop: () => this.pidbox.stop() },
-      { name: 'consumer', requires: ['pool'], start: () => this.startConsuming(), stop: () => this.stopConsuming() },
+      { name: 'rate-limits', start: () => undefined, stop: () => this.rateLimiter.stop() },
     ];
+    // Events start before the consumer, so worker-online is the first event a monitor sees.
+    const events = typeof options.events === 'object' ? { taskEvents: true, ...options.events } : { taskEvents: options.events === true };
+    steps.push(eventsStep(events));
+    const consumerRequires = ['pool', 'pidbox', 'rate-limits', 'events'];
+    if (this.statedb) {
+      steps.push(statedbStep(this.statedb));
+      consumerRequires.push('statedb');
+    }
+    if (this.mingle) {
+      steps.push(mingleStep(this, options.mingleTimeout ?? 1));
+      consumerRequires.push('mingle');
+    }
+    steps.push({ name: 'consumer', requires: consumerRequires, start: () => this.startConsuming(), stop: () => this.stopConsuming() });
+    if (this.autoscaler) steps.push(autoscalerStep(this.autoscaler));
+    if (options.autoreload) steps.push(autoreloadStep(this));
+    if (options.beat) steps.push(beatStep(typeof options.beat === 'object' ? options.beat : {}));
+    return steps;
   }
 
-  /** Prefetch for the current pool size, plus one per held ETA task (as Celery raises its QoS). */
-  private prefetch(): number {
+  private async startPool(): Promise<void> {
+    await this.pool.start();
+    if (!this.pool.stopsAtTimeLimit && this.hasHardLimits()) {
+      this.logger.warn(
+        `the ${this.pool.kind} pool cannot stop a running task: a task past its hard time limit fails with TimeLimitExceeded at the deadline, but its code keeps running unless it heeds its AbortSignal; use --pool process or thread to enforce hard limits`,
+      );
+    }
+  }
+
+  private hasHardLimits(): boolean {
+    if (this.timeLimit) return true;
+    for (const task of this.app.tasks.values()) if (task.options.timeLimit) return true;
+    return false;
+  }
+
+  /** Slots the prefetch is computed for: the autoscaler's maximum, else the pool's size. */
+  get maxConcurrency(): number {
+    return this.autoscaler?.max ?? this.pool.concurrency;
+  }
+
+  /**
+   * Messages the broker may hand out unacknowledged. Held ETA and rate-limited requests are on
+   * top (Celery raises its QoS for held ones), so that they never starve the pool.
+   */
+  prefetchCount(): number {
+    const held = this.held.size + this.rateLimiter.waiting;
+    if (this.optimization === 'fair') return Math.max(1, this.maxConcurrency - this.runningAcked) + held;
     if (this.prefetchMultiplier === 0) return 0;
-    return this.pool.concurrency * this.prefetchMultiplier + this.held.size;
+    return Math.max(1, this.maxConcurrency * this.prefetchMultiplier) + held;
+  }
+
+  /** Tell the consumer the current prefetch (when it changed). */
+  updatePrefetch(): void {
+    if (!this.consumer) return;
+    const prefetch = this.prefetchCount();
+    if (prefetch === this.lastPrefetch) return;
+    this.lastPrefetch = prefetch;
+    this.consumer.setPrefetch(prefetch).catch((err: unknown) => this.logger.warn(`could not change the prefetch to ${prefetch}: ${(err as Error).message}`));
   }
 
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`[tq] worker ${this.hostname} was already started`);
     this.state = 'starting';
-    this.broker = await this.app.getBroker();
     try {
+      this.broker = await this.app.getBroker();
       for (const step of this.steps) {
         await step.start(this);
         this.started.push(step);
@@ -193,6 +391,7 @@ export class Worker {
       this.logger.error(`${this.hostname} could not start: ${(err as Error).message}`);
       await this.stopSteps();
       this.state = 'stopped';
+      this.resolveStopped();
       throw err;
     }
     this.hooks.emit('online');
@@ -202,31 +401,38 @@ export class Worker {
   private async startConsuming(): Promise<void> {
     const broker = this.broker!;
     this.state = 'running';
+    this.lastPrefetch = this.prefetchCount();
     this.consumer = await broker.consume(this.queues, (delivery) => this.receive(delivery), {
-      prefetch: this.prefetch(),
+      prefetch: this.lastPrefetch,
       tag: this.hostname,
     });
     if (broker.capabilities.visibilityTimeout) {
-      const every = Math.max(1, Math.min(60, (broker.visibilityTimeout ?? 3600) / 4)) * 1000;
+      const every = Math.max(0.05, Math.min(60, (broker.visibilityTimeout ?? 3600) / 4)) * 1000;
       this.keepAlive = setInterval(() => this.touchHeld(), every);
       this.keepAlive.unref();
     }
   }
 
+  /** Every request the worker holds and has not settled. */
+  private *holding(): IterableIterator<Request> {
+    yield* this.held;
+    yield* this.rateLimiter.requests();
+    for (let i = this.readyHead; i < this.ready.length; i++) yield this.ready[i]!;
+    yield* this.active.values();
+  }
+
   /** Keep every message this worker holds from being restored by the broker's visibility timeout. */
   private touchHeld(): void {
-    const touch = (request: Request) => {
+    for (const request of this.holding()) {
       if (!request.settled && request.delivery.touch) {
         request.delivery.touch().catch((err: unknown) => this.logger.warn(`could not extend the visibility of ${request.id}: ${(err as Error).message}`));
       }
-    };
-    for (const request of this.held) touch(request);
-    for (let i = this.readyHead; i < this.ready.length; i++) touch(this.ready[i]!);
-    for (const request of this.active.values()) touch(request);
+    }
   }
 
   private async stopConsuming(): Promise<void> {
-    await this.consumer?.cancel().catch((err) => this.logger.warn(`cancelling the consumer failed: ${(err as Error).message}`));
+    const consumer = this.consumer;
+    await consumer?.cancel().catch((err) => this.logger.warn(`cancelling the consumer failed: ${(err as Error).message}`));
   }
 
   private receive(delivery: Delivery): void {
@@ -253,6 +459,7 @@ export class Worker {
       return;
     }
     const request = new Request(delivery, message, task);
+    request.onReport = this.onReport;
     if (this.hooks.has('received')) this.hooks.emit('received', request);
     if (this.revokedOrExpired(request)) return;
     const eta = message.headers.eta ? parsePyDatetime(message.headers.eta) : null;
@@ -283,8 +490,9 @@ export class Worker {
   }
 
   private hold(request: Request, at: number): void {
+    request.eta = at;
     this.held.add(request);
-    void this.consumer?.setPrefetch(this.prefetch());
+    this.updatePrefetch();
     const arm = () => {
       const wait = at - Date.now();
       request.timer = setTimeout(wait > MAX_TIMEOUT ? arm : release, Math.min(Math.max(wait, 0), MAX_TIMEOUT));
@@ -292,19 +500,30 @@ export class Worker {
     const release = () => {
       this.held.delete(request);
       request.timer = undefined;
-      void this.consumer?.setPrefetch(this.prefetch());
+      this.updatePrefetch();
       if (!this.revokedOrExpired(request)) this.enqueue(request);
     };
     arm();
   }
 
   private enqueue(request: Request): void {
+    if (request.task.options.rateLimit && !this.rateLimiter.admit(request)) return;
+    this.toReady(request);
+  }
+
+  private toReady(request: Request): void {
+    if (this.state !== 'running') {
+      // Released by a rate limit during shutdown: give it back.
+      if (this.state === 'stopping' || this.state === 'stopped') this.settle(request, 'requeue');
+      return;
+    }
     this.ready.push(request);
     this.pump();
   }
 
-  private pump(): void {
-    while (this.state === 'running' && this.pool.running < this.pool.concurrency && this.readyHead < this.ready.length) {
+  /** Start ready requests while the pool has free slots. */
+  pump(): void {
+    while (this.state === 'running' && this.readyHead < this.ready.length && this.pool.free > 0) {
       const request = this.ready[this.readyHead]!;
       this.ready[this.readyHead++] = undefined;
       if (this.readyHead > 1024 && this.readyHead * 2 > this.ready.length) {
@@ -316,24 +535,47 @@ export class Worker {
   }
 
   private run(request: Request): void {
-    const { message, task, delivery } = request;
+    const { message, task } = request;
     if (this.revokedOrExpired(request)) return;
-    if (!task.options.acksLate) this.settle(request, 'ack');
+    if (!task.options.acksLate) {
+      this.settle(request, 'ack');
+      request.ackedAtStart = true;
+      this.runningAcked++;
+    }
     request.timeStart = Date.now() / 1000;
-    request.workerPid = process.pid;
+    const [hardHeader, softHeader] = message.headers.timelimit;
+    request.timeLimit = hardHeader || task.options.timeLimit || this.timeLimit || null;
+    request.softTimeLimit = softHeader || task.options.softTimeLimit || this.softTimeLimit || null;
+    if (this.pool instanceof ChildPool) request.wants = this.wantedEvents();
     this.active.set(request.id, request);
-    void this.pool
-      .run({ task, message, deliveryInfo: delivery.info, signal: () => request.abort.signal })
-      .then((outcome) => this.finish(request, outcome));
+    this.totals.set(request.name, (this.totals.get(request.name) ?? 0) + 1);
+    if (this.optimization === 'fair') this.updatePrefetch();
+    void this.pool.run(request).then(
+      (outcome) => this.finish(request, outcome),
+      (err: unknown) => {
+        this.logger.error(`the ${this.pool.kind} pool failed to run ${request.name}[${request.id}]: ${(err as Error).message}`);
+        this.finish(request, { state: 'FAILURE', error: err, traceback: null, runtime: 0, expected: false });
+      },
+    );
+  }
+
+  private wantedEvents(): Set<JobEvent[0]> {
+    const wants = new Set<JobEvent[0]>();
+    for (const name of ['started', 'succeeded', 'failed', 'retried', 'rejected'] as const) if (this.hooks.has(name)) wants.add(name);
+    return wants;
   }
 
   private finish(request: Request, outcome: Outcome): void {
     this.active.delete(request.id);
-    this.totals.set(request.name, (this.totals.get(request.name) ?? 0) + 1);
+    if (request.ackedAtStart) this.runningAcked--;
+    const { acksLate, acksOnFailureOrTimeout } = request.task.options;
     if (outcome.state === 'REJECTED') this.settle(request, outcome.requeue ? 'requeue' : 'reject');
-    else if (outcome.state === 'FAILURE' && request.task.options.acksLate && !request.task.options.acksOnFailureOrTimeout) this.settle(request, 'reject');
-    else this.settle(request, 'ack');
+    else if (outcome.state === 'FAILURE' && acksLate && !acksOnFailureOrTimeout) {
+      // Celery: a timed-out task goes back to the queue; another failure is dropped (dead-lettered).
+      this.settle(request, outcome.error instanceof TimeLimitExceeded ? 'requeue' : 'reject');
+    } else this.settle(request, 'ack');
     if (this.active.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    if (this.optimization === 'fair') this.updatePrefetch();
     this.pump();
   }
 
@@ -345,36 +587,117 @@ export class Worker {
     done.catch((err: unknown) => this.logger.error(`could not ${how} task ${request.id}: ${(err as Error).message}`));
   }
 
-  /** Requests waiting for a free slot (Celery's "reserved"). */
-  reserved(): RequestInfo[] {
-    return this.ready.slice(this.readyHead) as Request[];
+  /** Requests waiting for a free slot or a rate-limit token (Celery's "reserved"). */
+  reserved(): Request[] {
+    return [...(this.ready.slice(this.readyHead) as Request[]), ...this.rateLimiter.requests()];
   }
 
-  /** Revoke ids on this worker; with `terminate`, running ones are signalled to abort. */
-  revoke(ids: string[], terminate = false, signal = 'SIGTERM'): string[] {
+  /** Requests held until their ETA (Celery's "scheduled"). */
+  scheduled(): Request[] {
+    return [...this.held];
+  }
+
+  /** Revoke ids on this worker; with `terminate`, running ones are stopped. Returns the ids terminated. */
+  revoke(ids: string[], terminate = false, signal: string = 'SIGTERM'): string[] {
     const terminated: string[] = [];
+    const signum = normalizeSignal(signal);
     for (const id of ids) {
       this.revoked.add(id);
+      if (!terminate) continue;
       const running = this.active.get(id);
-      if (terminate && running) {
-        running.abort.abort(new TerminatedSignal(signal));
-        this.hooks.emit('revoked', running, { terminated: true, signum: signal, expired: false });
+      if (running) {
+        this.logger.info(`Terminating ${id} (${signum})`);
+        this.hooks.emit('revoked', running, { terminated: true, signum, expired: false });
+        this.pool.kill(running, new TerminatedSignal(signum), signum);
         terminated.push(id);
-      }
+      } else if (this.isReserved(id)) terminated.push(id);
     }
+    this.statedb?.changed();
     return terminated;
   }
 
-  private registerControl(): void {
-    this.pidbox.register('ping', () => ({ ok: 'pong' }));
-    this.pidbox.register('revoke', (args) => {
-      const raw = args['task_id'];
-      const ids = (Array.isArray(raw) ? raw : [raw]).filter((id): id is string => typeof id === 'string');
-      const terminate = args['terminate'] === true;
-      const terminated = this.revoke(ids, terminate, typeof args['signal'] === 'string' ? args['signal'] : 'SIGTERM');
-      if (terminate) return { ok: terminated.length ? `terminate: ${terminated.join(', ')}` : 'terminate: tasks unknown' };
-      return { ok: `tasks ${ids.join(', ')} flagged as revoked` };
-    });
+  private isReserved(id: string): boolean {
+    for (const request of this.holding()) if (request.id === id) return true;
+    return false;
+  }
+
+  /** Where a task is on this worker, for `query_task`. */
+  find(id: string): { state: 'active' | 'reserved' | 'scheduled'; request: Request } | null {
+    const running = this.active.get(id);
+    if (running) return { state: 'active', request: running };
+    for (const request of this.held) if (request.id === id) return { state: 'scheduled', request };
+    for (const request of this.reserved()) if (request.id === id) return { state: 'reserved', request };
+    return null;
+  }
+
+  /** Change a task type's rate limit at run time (the `rate_limit` command). */
+  setRateLimit(taskName: string, rateLimit: string | number | null): void {
+    const task = this.app.tasks.get(taskName);
+    if (!task) throw new ConfigurationError(`unknown task ${taskName}`);
+    parseRateLimit(rateLimit);
+    task.options.rateLimit = rateLimit || null;
+    this.rateLimiter.reset(taskName, rateLimit || null);
+  }
+
+  /** Change a task type's time limits at run time (the `time_limit` command); tasks already running keep theirs. */
+  setTimeLimits(taskName: string, limits: { soft: number | null; hard: number | null }): void {
+    const task = this.app.tasks.get(taskName);
+    if (!task) throw new ConfigurationError(`unknown task ${taskName}`);
+    task.options.softTimeLimit = limits.soft || null;
+    task.options.timeLimit = limits.hard || null;
+  }
+
+  /** Add slots (the `pool_grow` command, `poolGrow`). */
+  growPool(n: number): void {
+    this.pool.grow(n);
+    this.updatePrefetch();
+    this.pump();
+  }
+
+  /** Remove slots (the `pool_shrink` command); busy slots go once their task is done. */
+  shrinkPool(n: number): void {
+    this.pool.shrink(n);
+    this.updatePrefetch();
+  }
+
+  /** Restart the pool with fresh code (`pool_restart`, autoreload). */
+  async restartPool(): Promise<void> {
+    await this.pool.restart();
+  }
+
+  /** Consume another queue (the `add_consumer` command). */
+  async addQueue(queue: QueueDeclaration): Promise<void> {
+    if (this.queues.some((q) => q.name === queue.name)) {
+      this.logger.info(`already consuming from ${queue.name}`);
+      return;
+    }
+    await this.consumer?.addQueue(queue);
+    this.queues.push(queue);
+    this.logger.info(`started consuming from ${queue.name}`);
+  }
+
+  /** Stop consuming a queue (the `cancel_consumer` command); messages already held stay. */
+  async cancelQueue(name: string): Promise<void> {
+    const i = this.queues.findIndex((q) => q.name === name);
+    if (i === -1) return;
+    await this.consumer?.cancelQueue(name);
+    this.queues.splice(i, 1);
+    this.logger.info(`stopped consuming from ${name}`);
+  }
+
+  /** A restarted child pool reports the tasks its fresh code registers: new ones and changed options become known here too. */
+  private syncTasks(tasks: Array<{ name: string; options: Record<string, unknown> }>): void {
+    for (const { name, options } of tasks) {
+      const known = this.app.tasks.get(name);
+      if (known) {
+        Object.assign(known.options, options);
+        continue;
+      }
+      this.app.task({ name, ...options }, () => {
+        throw new ConfigurationError(`task ${name} runs in the pool's children only`);
+      });
+      this.logger.info(`task ${name} appeared in the reloaded code`);
+    }
   }
 
   /** Resolves once no task is running. */
@@ -385,51 +708,78 @@ export class Worker {
 
   /**
    * Warm shutdown: stop consuming, return every message not started to the broker, wait for
-   * running tasks up to `shutdownTimeout` seconds, then abort the rest. Idempotent.
+   * running tasks up to `timeout` seconds (default `shutdownTimeout`), then end the rest as a
+   * cold shutdown does. With `cold`, running tasks are ended at once: acksLate ones go back to
+   * the queue, the others are recorded as failed (WorkerLostError). Calling it again during a
+   * warm shutdown with `cold` escalates it.
    */
-  stop(options: { timeout?: number } = {}): Promise<void> {
-    this.stopPromise ??= this.shutdown(options.timeout ?? this.shutdownTimeout);
+  stop(options: { timeout?: number; cold?: boolean } = {}): Promise<void> {
+    if (options.cold) {
+      this.cold = true;
+      this.coldRequested?.();
+    }
+    this.stopPromise ??= this.shutdown(options.cold ? 0 : (options.timeout ?? this.shutdownTimeout));
     return this.stopPromise;
   }
 
   private async shutdown(timeout: number): Promise<void> {
-    if (this.state === 'new') {
+    if (this.state === 'new' || this.state === 'stopped') {
       this.state = 'stopped';
+      this.resolveStopped();
       return;
     }
     this.state = 'stopping';
     if (this.keepAlive) clearInterval(this.keepAlive);
+    this.autoscaler?.stop();
+    this.pool.drain();
     await this.stopConsuming();
     for (const request of this.held) {
       clearTimeout(request.timer);
       this.settle(request, 'requeue');
     }
     this.held.clear();
+    for (const request of this.rateLimiter.drain()) this.settle(request, 'requeue');
     for (let i = this.readyHead; i < this.ready.length; i++) this.settle(this.ready[i]!, 'requeue');
     this.ready.length = 0;
     this.readyHead = 0;
     if (this.active.size > 0) {
-      this.logger.info(`${this.hostname}: waiting for ${this.active.size} running task(s) to finish`);
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        this.whenIdle().then(() => false),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(true), timeout * 1000);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (timedOut) {
-        this.logger.warn(`${this.hostname}: ${this.active.size} task(s) still running after ${timeout}s; signalling them to abort`);
-        for (const request of this.active.values()) {
-          request.abort.abort(new TerminatedSignal('SIGTERM'));
-          if (request.task.options.acksLate) this.settle(request, 'requeue');
-        }
+      let timedOut = this.cold || timeout <= 0;
+      if (!timedOut) {
+        this.logger.info(`${this.hostname}: waiting for ${this.active.size} running task(s) to finish (up to ${timeout}s)`);
+        let timer: NodeJS.Timeout | undefined;
+        timedOut = await Promise.race([
+          this.whenIdle().then(() => false),
+          new Promise<boolean>((resolve) => {
+            timer = setTimeout(() => resolve(true), timeout * 1000);
+            this.coldRequested = () => resolve(true);
+          }),
+        ]);
+        clearTimeout(timer);
+        this.coldRequested = null;
       }
+      if (timedOut && this.active.size > 0) await this.endRunning();
     }
     await this.stopSteps();
     this.state = 'stopped';
     this.hooks.emit('offline');
     this.logger.info(`${this.hostname} stopped`);
+    this.resolveStopped();
+  }
+
+  /** Cold shutdown of running tasks: acksLate ones are requeued, the others recorded as lost. */
+  private async endRunning(): Promise<void> {
+    this.logger.warn(`${this.hostname}: cold shutdown, ending ${this.active.size} running task(s) (acksLate ones go back to the queue)`);
+    for (const request of [...this.active.values()]) {
+      const reason = request.task.options.acksLate
+        ? new Reject('the worker shut down before the task finished', true)
+        : new WorkerLostError(`the worker shut down before the task finished (it was acknowledged when it started)`);
+      this.pool.kill(request, reason, 'SIGKILL');
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.whenIdle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, 10_000)))]);
+    clearTimeout(timer);
+    // Whatever did not report back in time: acksLate messages go back, the rest stay acknowledged.
+    for (const request of this.active.values()) if (request.task.options.acksLate) this.settle(request, 'requeue');
   }
 
   private async stopSteps(): Promise<void> {
@@ -444,10 +794,21 @@ export class Worker {
   }
 }
 
-/** The abort reason when a task is terminated by revoke or shutdown. */
-export class TerminatedSignal extends Error {
-  constructor(readonly signal: string) {
-    super(`terminated by ${signal}`);
-    this.name = 'Terminated';
+function normalizeAutoscale(value: WorkerOptions['autoscale']): { max: number; min: number } | null {
+  if (value === undefined || value === null) return null;
+  const [max, min] = Array.isArray(value) ? value : [(value as { max: number }).max, (value as { min: number }).min];
+  if (!Number.isInteger(max) || !Number.isInteger(min) || min < 0 || max < 1 || min > max) {
+    throw new ConfigurationError(`autoscale needs integers max ≥ 1 and 0 ≤ min ≤ max (--autoscale max,min), got ${JSON.stringify(value)}`);
   }
+  return { max: max!, min: min! };
+}
+
+/** `path[:export]` with the path made absolute (children may run elsewhere). */
+function resolveModuleSpec(spec: string): string {
+  const colon = spec.lastIndexOf(':');
+  const hasExport = colon > 1 && !/^[a-z]:[\\/]/i.test(spec) && !spec.slice(colon + 1).includes('/');
+  const path = hasExport ? spec.slice(0, colon) : spec;
+  const exportName = hasExport ? spec.slice(colon) : '';
+  if (path.startsWith('file:') || (!path.startsWith('.') && !isAbsolute(path))) return spec;
+  return `${isAbsolute(path) ? path : resolvePath(process.cwd(), path)}${exportName}`;
 }

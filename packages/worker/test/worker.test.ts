@@ -16,7 +16,7 @@ function newApp(config: Parameters<typeof createApp>[0] = {}): App {
 }
 
 async function startWorker(app: App, options: WorkerOptions = {}): Promise<Worker> {
-  const worker = new Worker(app, { logger: silentLogger, ...options });
+  const worker = new Worker(app, { logger: silentLogger, mingle: false, ...options });
   await worker.start();
   cleanups.push(() => worker.stop({ timeout: 5 }));
   return worker;
@@ -165,18 +165,26 @@ describe('Worker on the memory transport', () => {
     expect(await r.state()).toBe('REVOKED');
   });
 
-  it('revoke with terminate fires the running task AbortSignal', async () => {
+  it('revoke with terminate fires the running task AbortSignal and stores REVOKED (terminated)', async () => {
     const app = newApp();
     const started = new Collector<string>();
+    const aborted = new Collector<unknown>();
     const t = app.task('tasks.wait', function (this: TaskContext) {
       started.push(this.id);
-      return new Promise((_, reject) => this.signal.addEventListener('abort', () => reject(this.signal.reason)));
+      this.signal.addEventListener('abort', () => aborted.push(this.signal.reason));
+      return new Promise(() => undefined);
     });
-    await startWorker(app);
+    const worker = await startWorker(app);
+    const revoked = new Collector<{ terminated: boolean; signum: string | null }>();
+    worker.hooks.on('revoked', (_, detail) => revoked.push(detail));
     const r = await t.delay();
     await started.atLeast(1);
     await app.control.revoke(r.id, { terminate: true });
-    await expect(r.get({ timeout: 5 })).rejects.toThrow(/terminated by SIGTERM/);
+    await expect(r.get({ timeout: 5 })).rejects.toMatchObject({ code: 'TASK_REVOKED', message: '[tq] terminated' });
+    expect(await r.state()).toBe('REVOKED');
+    expect((await aborted.atLeast(1))[0]).toMatchObject({ signal: 'SIGTERM' });
+    expect(revoked.items).toEqual([{ terminated: true, signum: 'SIGTERM', expired: false }]);
+    await waitFor(() => worker.active.size === 0, { message: 'the slot to be free' });
   });
 
   it('discards expired tasks as REVOKED (expired)', async () => {
@@ -196,7 +204,7 @@ describe('Worker on the memory transport', () => {
     const app = newApp();
     const gates: Array<() => void> = [];
     const slow = app.task('tasks.slow', () => new Promise<void>((resolve) => gates.push(resolve)));
-    const worker = new Worker(app, { logger: silentLogger, concurrency: 2, prefetchMultiplier: 3 });
+    const worker = new Worker(app, { logger: silentLogger, concurrency: 2, prefetchMultiplier: 3, mingle: false });
     await worker.start();
     const results = await Promise.all(Array.from({ length: 10 }, () => slow.delay()));
     await waitFor(() => gates.length === 2);
@@ -229,7 +237,7 @@ describe('Worker on the memory transport', () => {
       start: () => void events.push(`start ${name}`),
       stop: () => void events.push(`stop ${name}`),
     });
-    const worker = new Worker(app, { logger: silentLogger, steps: [step('b', ['a', 'consumer']), step('a')] });
+    const worker = new Worker(app, { logger: silentLogger, mingle: false, steps: [step('b', ['a', 'consumer']), step('a')] });
     await worker.start();
     await worker.stop();
     expect(events).toEqual(['start a', 'start b', 'stop b', 'stop a']);
