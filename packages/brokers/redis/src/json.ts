@@ -1,0 +1,111 @@
+/**
+ * Python's `json.dumps` (ensure_ascii, `", "` / `": "` separators), fast, for the envelope and
+ * the result meta written on every message. Plain data — strings, finite numbers in the range
+ * where JavaScript and Python print them alike, booleans, null, arrays and plain objects — is
+ * written here in one pass with no intermediate strings per value; anything else (Date,
+ * Uint8Array, the Py* types, Map/Set, objects with toJSON, very small floats, NaN) is handed to
+ * @tq/protocol's `pyJsonDumps`, which knows kombu's `__type__` wrappers. The output is identical
+ * to `pyJsonDumps`; this file only exists because these two values are encoded per message.
+ */
+import { pyJsonDumps } from '@tq/protocol';
+
+const NON_ASCII = /[\u007f-\uffff]/;
+const NON_ASCII_G = /[\u007f-\uffff]/g;
+
+function escapeChar(ch: string): string {
+  return `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
+
+/** Python's ensure_ascii on JSON text: non-ASCII (and DEL) become `\uXXXX`; valid anywhere in JSON. */
+export function asciiOnly(json: string): string {
+  return NON_ASCII.test(json) ? json.replace(NON_ASCII_G, escapeChar) : json;
+}
+
+/** `"key": ` for the keys seen again and again (header and meta names). */
+const KEYS = new Map<string, string>();
+
+function keyPart(key: string): string {
+  let part = KEYS.get(key);
+  if (part === undefined) {
+    part = `${JSON.stringify(key)}: `;
+    if (KEYS.size < 4096) KEYS.set(key, part);
+  }
+  return part;
+}
+
+function plainNumber(n: number): boolean {
+  if (!Number.isFinite(n)) return false;
+  if (Number.isInteger(n)) return Math.abs(n) < 1e21;
+  const a = Math.abs(n);
+  return a >= 1e-4 && a < 1e16;
+}
+
+function write(value: unknown, out: string[], depth: number): void {
+  switch (typeof value) {
+    case 'string':
+      out.push(JSON.stringify(value));
+      return;
+    case 'number':
+      out.push(plainNumber(value) ? String(value) : pyJsonDumps(value));
+      return;
+    case 'boolean':
+      out.push(value ? 'true' : 'false');
+      return;
+    case 'undefined':
+      out.push('null');
+      return;
+    case 'object':
+      break;
+    default:
+      out.push(pyJsonDumps(value));
+      return;
+  }
+  if (value === null) {
+    out.push('null');
+    return;
+  }
+  if (depth > 64) {
+    // Deep or circular: pyJsonDumps detects cycles and says so.
+    out.push(pyJsonDumps(value));
+    return;
+  }
+  if (Array.isArray(value)) {
+    out.push('[');
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out.push(', ');
+      write(value[i], out, depth + 1);
+    }
+    out.push(']');
+    return;
+  }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if ((proto !== Object.prototype && proto !== null) || typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+    out.push(pyJsonDumps(value));
+    return;
+  }
+  const record = value as Record<string, unknown>;
+  out.push('{');
+  let first = true;
+  for (const key in record) {
+    if (!Object.prototype.hasOwnProperty.call(record, key)) continue;
+    const v = record[key];
+    if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
+    if (first) first = false;
+    else out.push(', ');
+    out.push(keyPart(key));
+    write(v, out, depth + 1);
+  }
+  out.push('}');
+}
+
+/** JSON text without the ensure_ascii pass (for callers that apply it once to a larger text). */
+export function pyJsonRaw(value: unknown): string {
+  const out: string[] = [];
+  write(value, out, 0);
+  return out.join('');
+}
+
+/** Exactly `pyJsonDumps(value)`, faster for plain data. Throws TypeError as it does. */
+export function pyJson(value: unknown): string {
+  return asciiOnly(pyJsonRaw(value));
+}

@@ -1,0 +1,128 @@
+/**
+ * Shared settings for the integration tests: the Redis URL (TQ_REDIS_URL, default loopback), a db
+ * number of our own per concern, and unique key prefixes so concurrent runs never collide. Every
+ * file removes the keys it created.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { waitFor } from '@tq/testing';
+import { Redis, type RedisOptions } from 'ioredis';
+
+const BASE = (process.env['TQ_REDIS_URL'] ?? 'redis://127.0.0.1:6379').replace(/\/\d*$/, '');
+
+/** Our databases: 7 for Python interop, 8 for the broker, 9 for the result backend. */
+export const DB = { interop: 7, broker: 8, backend: 9 } as const;
+
+export function redisUrl(db: number): string {
+  return `${BASE}/${db}`;
+}
+
+export function uniquePrefix(name: string): string {
+  return `tqtest:${name}:${Math.random().toString(36).slice(2, 10)}:`;
+}
+
+/** A plain ioredis client on a db, for reading raw keys. */
+export function rawClient(db: number): Redis {
+  return new Redis(redisUrl(db), { lazyConnect: false, maxRetriesPerRequest: 20 });
+}
+
+/** Delete every key under a prefix in a db. */
+export async function deleteKeys(db: number, pattern: string): Promise<number> {
+  const client = rawClient(db);
+  try {
+    let cursor = '0';
+    let removed = 0;
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) removed += await client.del(...keys);
+    } while (cursor !== '0');
+    return removed;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/**
+ * Interop tests use db 7 without a key prefix (Python's app has none): remove what Celery and tq
+ * leave there — results, bindings, ack-emulation keys, reply queues — plus the test's queues.
+ */
+export async function cleanInterop(queue: string): Promise<void> {
+  for (const pattern of [`*${queue}*`, 'celery-task-meta-*', 'celery-taskset-meta-*', '_kombu.binding.*', 'unacked*', '*.reply.celery.pidbox*']) {
+    await deleteKeys(DB.interop, pattern);
+  }
+}
+
+/** A free TCP port on loopback. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Whether a Redis answers a command (PING by default) right now. */
+export async function answers(options: RedisOptions, command: string[] = ['PING']): Promise<boolean> {
+  const client = new Redis({ ...options, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.call(command[0]!, ...command.slice(1));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+export function stopProcess(child: ChildProcess | null): Promise<void> {
+  return new Promise((resolve) => {
+    if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+/**
+ * A Redis server of this test's own (loopback, no persistence, like the shared one), which the
+ * test may stop and start again on the same port without disturbing anyone else.
+ */
+export class PrivateRedis {
+  readonly dir = mkdtempSync(join(tmpdir(), 'tq-redis-'));
+  port = 0;
+  private child: ChildProcess | null = null;
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    if (!this.port) this.port = await freePort();
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir], { stdio: 'ignore' });
+    await waitFor(() => answers({ port: this.port }), { timeout: 20_000, message: `the private Redis on port ${this.port} to answer` });
+  }
+
+  async stop(): Promise<void> {
+    await stopProcess(this.child);
+    this.child = null;
+  }
+
+  /** Stop and start again on the same port: every connection drops, every key is gone. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
