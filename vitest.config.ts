@@ -1,8 +1,8 @@
-/** The whole suite: every package is a vitest project (see vitest.shared.ts). */
+/** The whole suite: every package with a vitest.config.ts is a project (see vitest.shared.ts). */
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    projects: ['packages/*', 'packages/brokers/*', 'packages/backends/*', 'apps/*'],
+    projects: ['packages/*/vitest.config.ts', 'packages/brokers/*/vitest.config.ts', 'packages/backends/*/vitest.config.ts', 'apps/*/vitest.config.ts'],
   },
 });

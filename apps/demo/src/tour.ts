@@ -1,3 +1,4 @@
+import { chain, chord, group } from '@tq/canvas';
 import { createApp, Task, type TaskContext } from '@tq/core';
 import { Worker } from '@tq/worker';
 
@@ -25,6 +26,7 @@ class MulTask extends Task<[number, number], number> {
   }
 }
 export const mul = app.register(MulTask);
+export const xsum = app.task('tasks.xsum', (values: number[]) => values.reduce((a, b) => a + b, 0));
 
 export async function tour(): Promise<void> {
   const worker = new Worker(app, { concurrency: 10 }); // or: tq worker -A ./src/app.ts
@@ -35,6 +37,11 @@ export async function tour(): Promise<void> {
   await add.applyAsync([1, 2], { countdown: 10, queue: 'math', priority: 5, expires: 60, link: add.s(10) });
   await app.sendTask('tasks.add', [1, 2]); // by name: a Python client's or worker's tasks too
   console.log(r.id, await r.state(), await mul.s(6).delay(7).then((m) => m.get()));
+
+  // Workflows, wire-identical to Celery's canvas (a Python worker can run them, and vice versa).
+  console.log(await (await group([add.s(1, 1), add.s(2, 2)]).applyAsync()).get()); // [2, 4]
+  console.log(await (await chain(add.s(1, 2), add.s(3), add.s(4)).applyAsync()).get()); // 10
+  console.log(await (await chord([add.s(1, 1), add.s(2, 2)], xsum.s()).applyAsync()).get()); // 6
 
   await worker.stop();
   await app.close();

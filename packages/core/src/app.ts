@@ -14,6 +14,7 @@ import { LamportClock } from './clock.js';
 import { resolveConfig, type AppConfig, type ResolvedConfig } from './config.js';
 import type { TaskContext } from './context.js';
 import { Control } from './control.js';
+import { Events } from './events/events.js';
 import { EagerResult } from './eager-result.js';
 import { ConfigurationError, NotRegistered } from './errors.js';
 import { TaskExecutor } from './executor.js';
@@ -50,8 +51,10 @@ type Params<F extends AnyFn> = F extends (...args: infer P) => unknown ? P : nev
 export interface StoreResultOptions {
   traceback?: string | null;
   /** The running request: supplies children, group/parent ids and result_extended fields. */
-  context?: Partial<Pick<TaskContext, 'name' | 'args' | 'kwargs' | 'hostname' | 'retries' | 'deliveryInfo' | 'children' | 'group' | 'parentId'>>;
+  context?: Partial<Pick<TaskContext, 'name' | 'args' | 'kwargs' | 'hostname' | 'retries' | 'deliveryInfo' | 'children' | 'group' | 'parentId' | 'replyTo'>>;
   expires?: number | null;
+  /** Where a message-based backend (rpc://) sends the result, when there is no context. */
+  replyTo?: string | null;
 }
 
 export class App {
@@ -63,6 +66,8 @@ export class App {
   readonly oid = uuid();
   readonly signals: Signals;
   readonly control: Control;
+  /** Celery events: receivers, cluster State, and task-sent when `taskSendSentEvent` is on. */
+  readonly events: Events;
   readonly clock = new LamportClock();
   readonly producer: Producer;
   readonly signatureKinds = new Map<string, SignatureFactory>();
@@ -94,6 +99,7 @@ export class App {
       createMissingQueues: this.conf.taskCreateMissingQueues,
     });
     this.control = new Control(this);
+    this.events = new Events(this);
     this.producer = new Producer(this);
   }
 
@@ -105,6 +111,7 @@ export class App {
       options: options ?? {},
       broker: () => this.getBroker(),
       resultExpires: this.conf.resultExpires,
+      oid: this.oid,
     };
   }
 
@@ -317,7 +324,11 @@ export class App {
           }
         : {}),
     });
-    await backend.store(meta, { expires: options.expires ?? this.conf.resultExpires });
+    await backend.store(meta, {
+      expires: options.expires ?? this.conf.resultExpires,
+      replyTo: options.replyTo ?? context?.replyTo ?? null,
+      correlationId: taskId,
+    });
   }
 
   // -- the running request -----------------------------------------------------------------
@@ -344,6 +355,7 @@ export class App {
     if (this.closed) return;
     this.closed = true;
     await this.control.close();
+    await this.events.close();
     const [broker, backend] = await Promise.all([this.brokerPromise?.catch(() => null), this.backendPromise?.catch(() => null)]);
     await Promise.all([this.ownsBroker ? broker?.close() : undefined, this.ownsBackend ? backend?.close() : undefined]);
     this.brokerPromise = null;

@@ -148,7 +148,12 @@ export class Producer {
       throw new EncodeError(`cannot encode the arguments of ${name}[${id}]: ${(err as Error).message}`, err);
     }
 
-    if (!ignoreResult) app.backendIfReady()?.onTaskCall?.(id);
+    if (!ignoreResult) {
+      // A backend that pushes results (Redis pub/sub, rpc reply queues) must listen before the
+      // task can finish, so it is created now if this is the app's first call.
+      const backend = app.backendIfReady() ?? (app.config.backend === null ? null : await app.getBackend());
+      await backend?.onTaskCall?.(id);
+    }
     const broker = app.brokerIfReady() ?? (await app.getBroker());
     const declare = this.declare(route.queue);
     const deliverAt = eta && broker.capabilities.delayedDelivery && eta.getTime() > now ? eta.getTime() : undefined;

@@ -29,6 +29,10 @@ export interface ChordPart {
 export interface StoreOptions {
   /** Seconds to keep the result; null/undefined keeps the backend's default. */
   expires?: number | null;
+  /** The request's reply_to, for backends that send results as messages (rpc://). */
+  replyTo?: string | null;
+  /** The request's correlation id (the task id), for the same backends. */
+  correlationId?: string | null;
 }
 
 export interface WaitOptions {
@@ -61,7 +65,7 @@ export interface ResultBackend {
    */
   waitFor(taskId: string, options?: WaitOptions): Promise<ResultMeta>;
   /** Called before a task is sent so that a pushed result cannot be missed (Redis subscribes here). */
-  onTaskCall?(taskId: string): void;
+  onTaskCall?(taskId: string): void | Promise<void>;
   /** Delete a task's result. */
   forget(taskId: string): Promise<void>;
   /** Save a group's result tuple (`celery-taskset-meta-<gid>`): `[[gid, null], [child tuples…]]`. */
@@ -78,5 +82,19 @@ export interface ResultBackend {
   chordPartReturn?(groupId: string, part: ChordPart, size?: number): Promise<ChordPart[] | null>;
   /** Add to the number of parts a chord waits for, for tasks added to a running chord (Celery's `.t`). */
   addToChord?(groupId: string, count: number): Promise<void>;
+  /**
+   * Optional (beat's lease and run records, see docs/beat.md): the string stored under `key`, or
+   * null when absent or expired. Keys are tq's own (`tq-beat:<name>:…`), apart from task results.
+   * Present together with `compareAndSet`; MUST be strongly consistent with it (read your writes).
+   */
+  getValue?(key: string): Promise<string | null>;
+  /**
+   * Optional, with `getValue`: atomically, if the value under `key` equals `expected` (null: the
+   * key is absent or expired), replace it with `value` (null: delete it) and resolve true;
+   * otherwise change nothing and resolve false. With `ttl` (seconds, fractions allowed) the new
+   * value expires after that long; without it, it never expires. Redis: one Lua script
+   * (GET, compare, SET … PX / DEL); Mongo: a conditional update or an insert on a unique _id.
+   */
+  compareAndSet?(key: string, expected: string | null, value: string | null, options?: { ttl?: number }): Promise<boolean>;
   close(): Promise<void>;
 }

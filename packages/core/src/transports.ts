@@ -20,6 +20,8 @@ export interface AdapterContext {
   broker(): Promise<Broker>;
   /** Default result expiry in seconds (null: keep). */
   resultExpires: number | null;
+  /** The app's client id: the `reply_to` of its task messages (the rpc:// backend's reply queue). */
+  oid: string;
 }
 
 export interface AdapterModule {

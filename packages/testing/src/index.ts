@@ -6,3 +6,4 @@ export { runBrokerConformance, conformanceMessage, type BrokerConformanceOptions
 export { runBackendConformance, type BackendConformanceOptions } from './backend-conformance.js';
 export { waitFor, Collector, uniqueName, type WaitOptions } from './wait.js';
 export { runPython, lastJson, startPythonWorker, pythonExecutable, PYTHON_DIR, type PythonEnv, type PythonWorker, type PythonWorkerOptions } from './python.js';
+export { runCanvasSuite, startWorker, NoChordCounterMemoryBackend, type CanvasSuiteOptions } from './canvas-suite.js';

@@ -95,6 +95,8 @@ function decodeResult(stored: Stored): unknown {
 export interface MemoryBackendOptions {
   /** Default seconds to keep results (Celery's `result_expires`, 1 day). null keeps them forever. */
   expires?: number | null;
+  /** Epoch milliseconds for the expiry of `compareAndSet` values (beat's lease). Default `Date.now`; tests pass a manual clock's. */
+  now?: () => number;
 }
 
 export class MemoryBackend implements ResultBackend {
@@ -106,8 +108,11 @@ export class MemoryBackend implements ResultBackend {
   private readonly waiters: Waiters = new Map();
   private readonly chords = new Map<string, { size: number | null; extra: number; parts: ChordPart[] }>();
   private readonly defaultExpires: number | null;
+  private readonly values = new Map<string, { value: string; expiresAt: number | null }>();
+  private readonly now: () => number;
 
   constructor(options: MemoryBackendOptions = {}) {
+    this.now = options.now ?? Date.now;
     this.defaultExpires = options.expires === undefined ? 86400 : options.expires;
   }
 
@@ -205,11 +210,36 @@ export class MemoryBackend implements ResultBackend {
 
   async chordPartReturn(groupId: string, part: ChordPart, size?: number): Promise<ChordPart[] | null> {
     const chord = this.chord(groupId);
-    chord.parts.push({ ...part, result: decodeResult(encodeResult(part.taskId, part.result)) });
+    const stored = { ...part, result: decodeResult(encodeResult(part.taskId, part.result)) };
+    // A header task that runs twice (redelivered after a lost ack) is counted once.
+    const previous = chord.parts.findIndex((p) => p.taskId === part.taskId);
+    if (previous === -1) chord.parts.push(stored);
+    else chord.parts[previous] = stored;
     const total = (chord.size ?? size ?? Number.POSITIVE_INFINITY) + chord.extra;
     if (chord.parts.length < total) return null;
     this.chords.delete(groupId);
     return chord.parts.sort((a, b) => a.index - b.index);
+  }
+
+  private peekValue(key: string): string | null {
+    const entry = this.values.get(key);
+    if (entry && entry.expiresAt !== null && entry.expiresAt <= this.now()) {
+      this.values.delete(key);
+      return null;
+    }
+    return entry?.value ?? null;
+  }
+
+  async getValue(key: string): Promise<string | null> {
+    return this.peekValue(key);
+  }
+
+  /** Atomic: the comparison and the write happen in one synchronous step. */
+  async compareAndSet(key: string, expected: string | null, value: string | null, options: { ttl?: number } = {}): Promise<boolean> {
+    if (this.peekValue(key) !== expected) return false;
+    if (value === null) this.values.delete(key);
+    else this.values.set(key, { value, expiresAt: options.ttl === undefined ? null : this.now() + options.ttl * 1000 });
+    return true;
   }
 
   /** Number of results held (for tests and inspection). */
