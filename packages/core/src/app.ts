@@ -5,7 +5,6 @@
  *
  *   const app = createApp({ broker: 'redis://127.0.0.1:6379/0', backend: 'redis://127.0.0.1:6379/1' });
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { createResultMeta, createTaskMessage, type SignatureDict } from '@tq/protocol';
 import { signatureDicts, type ApplyOptions } from './apply-options.js';
 import { AsyncResult } from './async-result.js';
@@ -14,6 +13,7 @@ import { LamportClock } from './clock.js';
 import { resolveConfig, type AppConfig, type ResolvedConfig } from './config.js';
 import type { TaskContext } from './context.js';
 import { Control } from './control.js';
+import { CurrentRequest } from './current-request.js';
 import { Events } from './events/events.js';
 import { EagerResult } from './eager-result.js';
 import { ConfigurationError, NotRegistered } from './errors.js';
@@ -73,7 +73,7 @@ export class App {
   readonly signatureKinds = new Map<string, SignatureFactory>();
   groupResultFactory: GroupResultFactory | null = null;
 
-  private readonly contextStorage = new AsyncLocalStorage<TaskContext>();
+  private readonly current = new CurrentRequest();
   private readonly plugins = new Set<string>();
   private brokerPromise: Promise<Broker> | null = null;
   /** Transports built here from URLs are closed with the app; objects passed in belong to the caller. */
@@ -333,14 +333,17 @@ export class App {
 
   // -- the running request -----------------------------------------------------------------
 
-  /** The request of the task running in this async context, if any. */
+  /** The request of the task running here, if any (see current-request.ts). */
   currentRequest(): TaskContext | undefined {
-    return this.contextStorage.getStore();
+    return this.current.get();
   }
 
-  /** Run `fn` with `context` as the current request. */
-  runInContext<T>(context: TaskContext, fn: () => T): T {
-    return this.contextStorage.run(context, fn);
+  /**
+   * Run `fn` with `context` as the current request; with `acrossAwaits` (the default) it stays
+   * current after awaits inside `fn`, which costs every promise in the process on Node 20.
+   */
+  runInContext<T>(context: TaskContext, fn: () => T, acrossAwaits = true): T {
+    return this.current.run(context, fn, acrossAwaits);
   }
 
   /** Throw NotRegistered unless a task of this name is registered. */

@@ -12,6 +12,7 @@
  * for the worker to acknowledge, reject or requeue the message and to emit events.
  */
 import { encodeException, type SignatureDict, type TaskMessage } from '@tq/protocol';
+import type { ApplyOptions } from './apply-options.js';
 import type { App } from './app.js';
 import type { DeliveryInfo } from './broker.js';
 import { chordPartReturn } from './chord-join.js';
@@ -91,7 +92,22 @@ export function tracebackOf(error: unknown): string | null {
   return null;
 }
 
-const defaultInvoke: Invoker = async (task, context, args, kwargs) => task.invoke(context, args, kwargs);
+const defaultInvoke: Invoker = (task, context, args, kwargs) => {
+  let value: unknown;
+  try {
+    value = task.invoke(context, args, kwargs);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  if (!task.isAsync && value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
+    // A plain function that returns a promise: from now on its request follows it across awaits.
+    task.isAsync = true;
+    task.app.logger.warn(
+      `task ${task.name} is a plain function that returns a promise: declare it async, so that tasks it sends after an await get it as their parent from the first run on (they do from now on)`,
+    );
+  }
+  return Promise.resolve(value);
+};
 
 export class TaskExecutor {
   private readonly hooks: ExecutorHooks;
@@ -141,8 +157,10 @@ export class TaskExecutor {
 
       let value: unknown;
       try {
-        value = await app.runInContext(context, () =>
-          abort ? this.guardedInvoke(task, context, options, abort) : (options.invoke ?? defaultInvoke)(task, context, message.args, message.kwargs),
+        value = await app.runInContext(
+          context,
+          () => (abort ? this.guardedInvoke(task, context, options, abort) : (options.invoke ?? defaultInvoke)(task, context, message.args, message.kwargs)),
+          task.isAsync,
         );
       } catch (error) {
         // An interrupt is the run's end, not the task's doing: only a soft limit (raised "inside"
@@ -154,9 +172,7 @@ export class TaskExecutor {
       }
 
       // Callbacks and the next chain step go first, so SUCCESS is stored with them as children.
-      if (context.callbacks?.length || context.chain?.length) {
-        await app.runInContext(context, () => this.dispatchCallbacksAndChain(context, value));
-      }
+      if (context.callbacks?.length || context.chain?.length) await this.dispatchCallbacksAndChain(context, value);
       if (storeResults) await this.store(context, SUCCESS, value);
       if (context.chord) await chordPartReturn(app, context, SUCCESS, value);
       const took = runtime();
@@ -406,11 +422,9 @@ export class TaskExecutor {
       }
     }
     if (context.errbacks?.length) {
-      await app.runInContext(context as TaskContext, async () => {
-        for (const errback of context.errbacks!) {
-          await app.signature(errback).applyAsync([context.id], { parentId: context.id, rootId: context.rootId ?? context.id });
-        }
-      });
+      for (const errback of context.errbacks) {
+        await this.sendAsChild(context as TaskContext, errback, [context.id], { parentId: context.id, rootId: context.rootId ?? context.id });
+      }
     }
   }
 
@@ -440,13 +454,23 @@ export class TaskExecutor {
     const priority = this.app.conf.taskInheritParentPriority ? (context.deliveryInfo.priority ?? undefined) : undefined;
     const common = { parentId: context.id, rootId, ...(priority === undefined ? {} : { priority }) };
     for (const callback of context.callbacks ?? []) {
-      await this.app.signature(callback).applyAsync([value], common);
+      await this.sendAsChild(context, callback, [value], common);
     }
     const chain = context.chain;
     if (chain && chain.length > 0) {
       const next = chain[chain.length - 1]!;
-      await this.app.signature(next).applyAsync([value], { ...common, chain: chain.slice(0, -1) });
+      await this.sendAsChild(context, next, [value], { ...common, chain: chain.slice(0, -1) });
     }
+  }
+
+  /**
+   * Apply a signature as a child of the running task. A plain task reads its parent when the send
+   * starts, synchronously; a workflow (group, chord, …) may await before it records itself, so it
+   * gets the request across awaits (see current-request.ts).
+   */
+  private sendAsChild(context: TaskContext, dict: SignatureDict, args: unknown[], options: ApplyOptions): Promise<unknown> {
+    const sig = this.app.signature(dict);
+    return this.app.runInContext(context, () => sig.applyAsync(args, options), sig.subtaskType !== null);
   }
 
   private safely(fn: () => void): void {

@@ -152,7 +152,8 @@ export class Producer {
       // A backend that pushes results (Redis pub/sub, rpc reply queues) must listen before the
       // task can finish, so it is created now if this is the app's first call.
       const backend = app.backendIfReady() ?? (app.config.backend === null ? null : await app.getBackend());
-      await backend?.onTaskCall?.(id);
+      const listening = backend?.onTaskCall?.(id);
+      if (listening) await listening;
     }
     const broker = app.brokerIfReady() ?? (await app.getBroker());
     const declare = this.declare(route.queue);

@@ -124,6 +124,11 @@ function isErrorClass(value: unknown): value is abstract new (...args: never[]) 
   return typeof value === 'function' && (value === Error || value.prototype instanceof Error);
 }
 
+function isAsyncFunction(fn: unknown): boolean {
+  const name = (fn as { constructor?: { name?: string } } | undefined)?.constructor?.name;
+  return name === 'AsyncFunction' || name === 'AsyncGeneratorFunction';
+}
+
 /** Parameter names of a function, read from its source; empty when they cannot be read. */
 export function parameterNames(fn: (...args: never[]) => unknown): string[] {
   const source = Function.prototype.toString.call(fn);
@@ -165,8 +170,15 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
     const source = fn ?? (this.run as (...args: never[]) => unknown);
     const names = options.params ?? parameterNames(source);
     this.params = names.length > 0 && names.every(Boolean) ? (this.bind ? names.slice(1) : names) : null;
+    this.isAsync = isAsyncFunction(source);
     return this;
   }
+
+  /**
+   * Whether the body is async (or was seen returning a promise): its request must then follow it
+   * across awaits (see current-request.ts).
+   */
+  isAsync = false;
 
   get maxRetries(): number | null {
     return this.options.maxRetries;

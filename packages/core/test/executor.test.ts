@@ -147,6 +147,32 @@ describe('the executor', () => {
     expect(await r.get()).toBe('done');
   });
 
+  it('gives tasks sent from inside a task their parent and root, before and after awaits', async () => {
+    const app = newApp();
+    const child = app.task('tasks.child', (n: number) => n);
+    const asyncParent = app.task('tasks.async_parent', async () => {
+      await child.delay(1);
+      await new Promise((resolve) => setImmediate(resolve));
+      await child.delay(2);
+    });
+    // A plain function returning a promise is tracked across awaits once it has been seen
+    // returning one (declare such bodies async); its first run here only sets that up.
+    const promiseParent = app.task('tasks.promise_parent', () => new Promise<void>((resolve) => setImmediate(resolve)).then(() => child.delay(3)).then(() => undefined));
+    const syncParent = app.task('tasks.sync_parent', () => {
+      void child.delay(4);
+    });
+    await promiseParent.delay();
+    await runNext(app);
+    await runNext(app);
+    for (const parent of [asyncParent, promiseParent, syncParent]) {
+      const r = await parent.delay();
+      await runNext(app);
+      const sent = [];
+      for (let i = 0; i < (parent === asyncParent ? 2 : 1); i++) sent.push((await runNext(app)).message.headers);
+      for (const headers of sent) expect({ parent: headers.parent_id, root: headers.root_id }).toEqual({ parent: r.id, root: r.id });
+    }
+  });
+
   it('sends link callbacks with the result and records them as children', async () => {
     const app = newApp();
     const add = app.task('tasks.add', (x: number, y: number) => x + y);
