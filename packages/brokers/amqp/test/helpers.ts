@@ -3,6 +3,7 @@
  * so the tests can delete it afterwards, and a plain amqplib connection for inspection.
  */
 import { silentLogger, type Logger } from '@tq/core';
+import { afterAll, beforeAll } from 'vitest';
 import { connect, type Channel, type ChannelModel } from 'amqplib';
 import { AmqpBroker, type AmqpBrokerOptions } from '../src/index.js';
 
@@ -96,4 +97,21 @@ export async function lockRabbit(timeoutMs = 600_000): Promise<() => void> {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
+}
+
+/**
+ * Set up a test file: take the RabbitMQ lock (the files take turns, one restarts the broker) and
+ * delete what the file created when it ends.
+ */
+export function rabbitTestFile(): Created {
+  const created = new Created();
+  let unlock: () => void = () => undefined;
+  beforeAll(async () => {
+    unlock = await lockRabbit();
+  }, 600_000);
+  afterAll(async () => {
+    await created.cleanup();
+    unlock();
+  });
+  return created;
 }

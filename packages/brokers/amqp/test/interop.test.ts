@@ -7,18 +7,10 @@ import { spawn } from 'node:child_process';
 import { createApp, silentLogger, type App } from '@tq/core';
 import { lastJson, PYTHON_DIR, pythonExecutable, runPython, startPythonWorker, uniqueName, waitFor, type PythonWorker } from '@tq/testing';
 import { Worker } from '@tq/worker';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AMQP_URL, Created, lockRabbit } from './helpers.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AMQP_URL, rabbitTestFile } from './helpers.js';
 
-const created = new Created();
-let unlock: () => void = () => undefined;
-beforeAll(async () => {
-  unlock = await lockRabbit();
-}, 600_000);
-afterAll(async () => {
-  await created.cleanup();
-  unlock();
-});
+const created = rabbitTestFile();
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {

@@ -8,19 +8,11 @@ import { createApp, isTqError, silentLogger, type Delivery } from '@tq/core';
 import { createEvent, decodeEventMessage, decodeTaskMessage, encodeEventMessage, eventRoutingKey } from '@tq/protocol';
 import { Collector, lastJson, runPython, uniqueName, waitFor } from '@tq/testing';
 import { Worker } from '@tq/worker';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { AmqpBroker } from '../src/index.js';
-import { AMQP_URL, Created, lockRabbit, plainChannel } from './helpers.js';
+import { AMQP_URL, plainChannel, rabbitTestFile } from './helpers.js';
 
-const created = new Created();
-let unlock: () => void = () => undefined;
-beforeAll(async () => {
-  unlock = await lockRabbit();
-}, 600_000);
-afterAll(async () => {
-  await created.cleanup();
-  unlock();
-});
+const created = rabbitTestFile();
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {

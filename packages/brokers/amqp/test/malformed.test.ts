@@ -7,18 +7,10 @@
 import { createApp, type Logger } from '@tq/core';
 import { uniqueName, waitFor } from '@tq/testing';
 import { Worker } from '@tq/worker';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { AMQP_URL, Created, lockRabbit, plainChannel } from './helpers.js';
+import { expect, it } from 'vitest';
+import { AMQP_URL, plainChannel, rabbitTestFile } from './helpers.js';
 
-const created = new Created();
-let unlock: () => void = () => undefined;
-beforeAll(async () => {
-  unlock = await lockRabbit();
-}, 600_000);
-afterAll(async () => {
-  await created.cleanup();
-  unlock();
-});
+const created = rabbitTestFile();
 
 function capture(): Logger & { errors: string[] } {
   const errors: string[] = [];

@@ -10,21 +10,13 @@ import { fileURLToPath } from 'node:url';
 import { createApp, silentLogger } from '@tq/core';
 import { uniqueName, waitFor } from '@tq/testing';
 import { Worker } from '@tq/worker';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { AmqpBroker } from '../src/index.js';
-import { AMQP_URL, Created, lockRabbit } from './helpers.js';
+import { AMQP_URL, rabbitTestFile } from './helpers.js';
 
 const SERVICES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'scripts', 'services.sh');
 
-const created = new Created();
-let unlock: () => void = () => undefined;
-beforeAll(async () => {
-  unlock = await lockRabbit();
-}, 600_000);
-afterAll(async () => {
-  await created.cleanup();
-  unlock();
-});
+const created = rabbitTestFile();
 
 function restartRabbit(): Promise<void> {
   return new Promise((resolve, reject) => {

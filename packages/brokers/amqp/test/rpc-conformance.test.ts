@@ -10,19 +10,10 @@
 import { silentLogger, type StoreOptions } from '@tq/core';
 import type { ResultMeta } from '@tq/protocol';
 import { runBackendConformance, uniqueName } from '@tq/testing';
-import { afterAll, beforeAll } from 'vitest';
 import { RpcBackend, type AmqpBroker } from '../src/index.js';
-import { Created, lockRabbit } from './helpers.js';
+import { rabbitTestFile } from './helpers.js';
 
-const created = new Created();
-let unlock: () => void = () => undefined;
-beforeAll(async () => {
-  unlock = await lockRabbit();
-}, 600_000);
-afterAll(async () => {
-  await created.cleanup();
-  unlock();
-});
+const created = rabbitTestFile();
 
 class LoopbackRpc extends RpcBackend {
   private readonly queue = uniqueName('tq-amqp-rpc-conf');
