@@ -3,7 +3,7 @@
  * taxonomy: every error says what happened and what to do, and is `retryable` when trying again
  * may help (a lost connection, a server still loading, a failover in progress).
  */
-import { BackendError, BrokerError, isTqError } from '@tq/core';
+import { BackendError, BrokerError, isTqError, type Logger } from '@tq/core';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { RedisEndpoint } from './url.js';
 
@@ -128,4 +128,35 @@ export async function connectOnce(client: Redis, onError: (err: unknown) => Erro
   } finally {
     client.off('error', listener);
   }
+}
+
+export interface OutageWatch {
+  logger: Logger;
+  /** The line for a lost connection, e.g. `brokerError('lost the connection to', …)`. */
+  lost(err: Error): Error;
+  /** The line for a restored one. */
+  restored: string;
+  isClosed(): boolean;
+  /** Called once per outage, on its first error. */
+  onDown?(err: Error): void;
+  /** Called on every `ready`, after the outage (if any) was logged; `reconnected` is false the first time. */
+  onReady?(reconnected: boolean): void;
+}
+
+/** Log a connection outage once (not once per retry) and its end, and report both. */
+export function watchOutages(client: Redis, watch: OutageWatch): void {
+  let down = false;
+  let connected = false;
+  client.on('error', (err: Error) => {
+    if (watch.isClosed() || down) return;
+    down = true;
+    watch.logger.warn(`${watch.lost(err).message.replace(/^\[tq\] /, '')} Reconnecting.`);
+    watch.onDown?.(err);
+  });
+  client.on('ready', () => {
+    if (down) watch.logger.info(watch.restored);
+    down = false;
+    watch.onReady?.(connected);
+    connected = true;
+  });
 }

@@ -28,7 +28,7 @@ import { pyJsonLoads, validateResultMeta, type ResultMeta } from '@tq/protocol';
 import { pyJson } from './json.js';
 import type { Redis } from 'ioredis';
 import { Batcher } from './batcher.js';
-import { backendError, connectOnce, createConnection, type ConnectionRole } from './connection.js';
+import { backendError, connectOnce, createConnection, watchOutages, type ConnectionRole } from './connection.js';
 import { resolveBackendOptions, type RedisBackendOptions, type ResolvedBackendOptions } from './options.js';
 import { globEscape } from './layout.js';
 import { quit } from './redis-broker.js';
@@ -161,18 +161,14 @@ export class RedisBackend implements ResultBackend {
       redisOptions: this.options.redisOptions,
       name,
     });
-    let down = false;
-    let connected = false;
-    client.on('error', (err: Error) => {
-      if (this.closed || down) return;
-      down = true;
-      this.logger.warn(`${backendError('result backend lost the connection to', this.endpoint.display, err).message.replace(/^\[tq\] /, '')} Reconnecting.`);
-    });
-    client.on('ready', () => {
-      if (down) this.logger.info(`[broker-redis] result backend reconnected to ${this.endpoint.display} (${name})`);
-      down = false;
-      if (connected && role === 'subscriber') void this.resync();
-      connected = true;
+    watchOutages(client, {
+      logger: this.logger,
+      lost: (err) => backendError('result backend lost the connection to', this.endpoint.display, err),
+      restored: `[broker-redis] result backend reconnected to ${this.endpoint.display} (${name})`,
+      isClosed: () => this.closed,
+      onReady: (reconnected) => {
+        if (reconnected && role === 'subscriber') void this.resync();
+      },
     });
     return client;
   }

@@ -35,7 +35,7 @@ import {
 import { pyJsonDumps, type RawMessage } from '@tq/protocol';
 import type { Redis } from 'ioredis';
 import { Batcher } from './batcher.js';
-import { brokerError, connectOnce, createConnection, type ConnectionRole } from './connection.js';
+import { brokerError, connectOnce, createConnection, watchOutages, type ConnectionRole } from './connection.js';
 import { decodeEnvelope, encodeEnvelope, envelopePriority, markObjectRedelivered, markRedelivered, type DecodedEnvelope } from './envelope.js';
 import { globEscape, Layout, topicPattern } from './layout.js';
 import { resolveBrokerOptions, type RedisBrokerOptions, type ResolvedBrokerOptions } from './options.js';
@@ -174,29 +174,24 @@ export class RedisBroker implements Broker {
       redisOptions: this.options.redisOptions,
       name,
     });
-    let down = false;
-    client.on('error', (err: Error) => {
-      if (this.closed) return;
-      if (!down) {
-        down = true;
-        this.logger.warn(brokerError('lost the connection to', this.endpoint.display, err).message.replace(/^\[tq\] /, '') + ' Reconnecting.');
+    watchOutages(client, {
+      logger: this.logger,
+      lost: (err) => brokerError('lost the connection to', this.endpoint.display, err),
+      restored: `[broker-redis] reconnected to ${this.endpoint.display} (${name})`,
+      isClosed: () => this.closed,
+      onDown: (err) => {
         if (primary) this.emit('error', err);
-      }
+      },
+      onReady: () => {
+        if (!primary) return;
+        if (this.everConnected) void this.redeclare();
+        this.everConnected = true;
+        this.emit('connected');
+      },
     });
     client.on('close', () => {
       if (this.closed || !primary) return;
       this.emit('disconnected');
-    });
-    client.on('ready', () => {
-      if (down) {
-        down = false;
-        this.logger.info(`[broker-redis] reconnected to ${this.endpoint.display} (${name})`);
-      }
-      if (primary) {
-        if (this.everConnected) void this.redeclare();
-        this.everConnected = true;
-        this.emit('connected');
-      }
     });
     return client;
   }

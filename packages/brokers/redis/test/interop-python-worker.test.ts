@@ -81,7 +81,11 @@ describe('tq client → Python Celery worker (Redis)', () => {
       expect(await r.get({ timeout: 30 })).toBe(42);
       // Celery 5.2 buffers task events and flushes them in batches (`task.multi`); the batch with
       // this task's received/started events is flushed as soon as its task runs.
-      await waitFor(() => events.items.filter((e) => e['uuid'] === r.id).length >= 2, { timeout: 15_000, message: 'task events from Python' });
+      const typesSeen = () => new Set(events.items.filter((e) => e['uuid'] === r.id).map((e) => e.type));
+      await waitFor(() => typesSeen().has('task-received') && typesSeen().has('task-started'), {
+        timeout: 15_000,
+        message: `task-received and task-started from Python (seen: ${[...typesSeen()].join(', ')})`,
+      });
       const mine = events.items.filter((e) => e['uuid'] === r.id);
       expect(mine.map((e) => e.type)).toEqual(expect.arrayContaining(['task-received', 'task-started']));
       expect(mine.every((e) => e.hostname === python.nodename)).toBe(true);
