@@ -79,13 +79,18 @@ describe('tq client → Python Celery worker (Redis)', () => {
     try {
       const r = await app.sendTask('py.add', [40, 2]);
       expect(await r.get({ timeout: 30 })).toBe(42);
-      // Celery 5.2 buffers task events and flushes them in batches (`task.multi`); the batch with
-      // this task's received/started events is flushed as soon as its task runs.
+      // Celery 5.2 buffers task events (task.multi) and, in a worker without an event loop hub
+      // (the threads pool used here), flushes them only once 24 are waiting: keep the worker busy
+      // with a few more tasks until the batch holding this task's events is published.
       const typesSeen = () => new Set(events.items.filter((e) => e['uuid'] === r.id).map((e) => e.type));
-      await waitFor(() => typesSeen().has('task-received') && typesSeen().has('task-started'), {
-        timeout: 15_000,
-        message: 'task-received and task-started from Python',
-      });
+      await waitFor(
+        async () => {
+          if (typesSeen().has('task-received') && typesSeen().has('task-started')) return true;
+          await (await app.sendTask('py.add', [1, 1])).get({ timeout: 30 });
+          return false;
+        },
+        { timeout: 30_000, interval: 0, message: 'task-received and task-started from Python' },
+      );
       const mine = events.items.filter((e) => e['uuid'] === r.id);
       expect(mine.map((e) => e.type)).toEqual(expect.arrayContaining(['task-received', 'task-started']));
       expect(mine.every((e) => e.hostname === python.nodename)).toBe(true);
