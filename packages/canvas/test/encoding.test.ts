@@ -5,7 +5,7 @@
  * The expected values are `fixtures/celery-5.2.6.json`, produced by
  * `/usr/bin/python3 test/fixtures/celery_canvas.py > test/fixtures/celery-5.2.6.json`
  * (Debian's python3-celery 5.2.6): `json.dumps(sig)` of the same workflows built with Celery's
- * canvas, and the messages Celery published for them on a Redis broker (db 12), decoded. Task
+ * canvas, and the messages Celery published for them on a Redis broker (db 5, its own), decoded. Task
  * ids are random on both sides, so every UUID is replaced by its order of first appearance
  * before comparing (`<id0>`, `<id1>`, …): ids that are equal in Celery must be equal in tq.
  */

@@ -14,7 +14,11 @@ import { Redis, type RedisOptions } from 'ioredis';
 const BASE = (process.env['TQ_REDIS_URL'] ?? 'redis://127.0.0.1:6379').replace(/\/\d*$/, '');
 
 /** Our databases: 7 for Python interop, 8 for the broker, 9 for the result backend. */
-export const DB = { interop: 7, broker: 8, backend: 9 } as const;
+/**
+ * Each test file that cleans whole key patterns has its own db, so one file's clean-up never
+ * deletes another's results, bindings or unacked messages while it runs.
+ */
+export const DB = { pythonClient: 7, pythonWorker: 6, broker: 8, backend: 9 } as const;
 
 export function redisUrl(db: number): string {
   return `${BASE}/${db}`;
@@ -47,12 +51,12 @@ export async function deleteKeys(db: number, pattern: string): Promise<number> {
 }
 
 /**
- * Interop tests use db 7 without a key prefix (Python's app has none): remove what Celery and tq
+ * Interop tests use their own db without a key prefix (Python's app has none): remove what Celery and tq
  * leave there — results, bindings, ack-emulation keys, reply queues — plus the test's queues.
  */
-export async function cleanInterop(queue: string): Promise<void> {
+export async function cleanInterop(db: number, queue: string): Promise<void> {
   for (const pattern of [`*${queue}*`, 'celery-task-meta-*', 'celery-taskset-meta-*', '_kombu.binding.*', 'unacked*', '*.reply.celery.pidbox*']) {
-    await deleteKeys(DB.interop, pattern);
+    await deleteKeys(db, pattern);
   }
 }
 

@@ -10,7 +10,8 @@ import { Worker } from '@tq/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanInterop, DB, redisUrl } from './helpers.js';
 
-const url = redisUrl(DB.interop);
+const db = DB.pythonClient;
+const url = redisUrl(db);
 const queue = uniqueName('tq-interop-py-client');
 const env = { brokerUrl: url, backendUrl: url, queue };
 let app: App;
@@ -53,7 +54,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await worker?.stop({ timeout: 5 });
   await app?.close();
-  await cleanInterop(queue);
+  await cleanInterop(db, queue);
 });
 
 describe('Python Celery client → tq worker (Redis)', () => {

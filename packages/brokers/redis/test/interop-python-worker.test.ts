@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBackend } from '../src/redis-backend.js';
 import { cleanInterop, DB, redisUrl } from './helpers.js';
 
-const url = redisUrl(DB.interop);
+const db = DB.pythonWorker;
+const url = redisUrl(db);
 const queue = uniqueName('tq-interop-py-worker');
 let app: App;
 let python: PythonWorker;
@@ -24,7 +25,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close();
   await python?.stop();
-  await cleanInterop(queue);
+  await cleanInterop(db, queue);
 });
 
 describe('tq client → Python Celery worker (Redis)', () => {
@@ -90,7 +91,10 @@ describe('tq client → Python Celery worker (Redis)', () => {
           return false;
         },
         { timeout: 30_000, interval: 0, message: 'task-received and task-started from Python' },
-      );
+      ).catch((err: Error) => {
+        const fromPython = events.items.filter((e) => e.hostname === python.nodename);
+        throw new Error(`${err.message}; events received: ${events.items.length}, from ${python.nodename}: ${fromPython.map((e) => e.type).join(', ')}`);
+      });
       const mine = events.items.filter((e) => e['uuid'] === r.id);
       expect(mine.map((e) => e.type)).toEqual(expect.arrayContaining(['task-received', 'task-started']));
       expect(mine.every((e) => e.hostname === python.nodename)).toBe(true);
