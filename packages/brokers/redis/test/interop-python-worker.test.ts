@@ -87,13 +87,13 @@ describe('tq client → Python Celery worker (Redis)', () => {
       await waitFor(
         async () => {
           if (typesSeen().has('task-received') && typesSeen().has('task-started')) return true;
-          await (await app.sendTask('py.add', [1, 1])).get({ timeout: 30 });
+          await (await app.sendTask('py.add', [1, 1])).get({ timeout: 10 });
           return false;
         },
-        { timeout: 30_000, interval: 0, message: 'task-received and task-started from Python' },
+        { timeout: 20_000, interval: 0, message: 'task-received and task-started from Python' },
       ).catch((err: Error) => {
         const fromPython = events.items.filter((e) => e.hostname === python.nodename);
-        throw new Error(`${err.message}; events received: ${events.items.length}, from ${python.nodename}: ${fromPython.map((e) => e.type).join(', ')}`);
+        throw new Error(`${err.message}; events received: ${events.items.length}, from ${python.nodename}: ${fromPython.map((e) => e.type).join(', ')}\n${python.output().slice(-3000)}`);
       });
       const mine = events.items.filter((e) => e['uuid'] === r.id);
       expect(mine.map((e) => e.type)).toEqual(expect.arrayContaining(['task-received', 'task-started']));
