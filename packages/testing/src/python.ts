@@ -70,6 +70,13 @@ export interface PythonWorkerOptions extends PythonEnv {
   nodename?: string;
   queues?: string[];
   concurrency?: number;
+  /**
+   * Execution pool (`-P`); default `threads`, which starts fastest. Celery 5.2's threads pool
+   * loses task events: pool threads append to the event buffer while the main thread publishes
+   * and then clears it, so a test that reads a Python worker's task events needs `prefork`
+   * (Celery's default, where the main process sends every event).
+   */
+  pool?: 'threads' | 'prefork' | 'solo';
   /** Send task events (`-E`). */
   events?: boolean;
   /** Milliseconds to wait for "ready" (default 60 000). */
@@ -82,7 +89,7 @@ export function startPythonWorker(options: PythonWorkerOptions): Promise<PythonW
   const args = [
     '-m', 'celery', '-A', 'interop_app', 'worker',
     '--loglevel', 'INFO',
-    '-P', 'threads',
+    '-P', options.pool ?? 'threads',
     '-c', String(options.concurrency ?? 4),
     '-n', name,
     '--without-gossip', '--without-mingle', '--without-heartbeat',
