@@ -76,6 +76,8 @@ export class App {
   private readonly current = new CurrentRequest();
   private readonly plugins = new Set<string>();
   private brokerPromise: Promise<Broker> | null = null;
+  /** The broker object, kept across failed connects so that a retry reuses it. */
+  private brokerInstance: Broker | null = null;
   /** Transports built here from URLs are closed with the app; objects passed in belong to the caller. */
   private ownsBroker = false;
   private ownsBackend = false;
@@ -120,12 +122,15 @@ export class App {
     return this.brokerResolved;
   }
 
-  /** The broker, created (and connected) on first use. */
+  /** The broker, created (and connected) on first use; after a failed connect, the next call tries again. */
   getBroker(): Promise<Broker> {
     this.brokerPromise ??= (async () => {
-      const spec = this.config.broker ?? 'memory://';
-      const broker = typeof spec === 'string' ? await createBrokerFromUrl(spec, this.adapterContext(this.config.brokerTransportOptions)) : spec;
-      this.ownsBroker = typeof spec === 'string';
+      if (!this.brokerInstance) {
+        const spec = this.config.broker ?? 'memory://';
+        this.brokerInstance = typeof spec === 'string' ? await createBrokerFromUrl(spec, this.adapterContext(this.config.brokerTransportOptions)) : spec;
+        this.ownsBroker = typeof spec === 'string';
+      }
+      const broker = this.brokerInstance;
       await broker.connect();
       this.brokerResolved = broker;
       return broker;
@@ -359,9 +364,10 @@ export class App {
     this.closed = true;
     await this.control.close();
     await this.events.close();
-    const [broker, backend] = await Promise.all([this.brokerPromise?.catch(() => null), this.backendPromise?.catch(() => null)]);
-    await Promise.all([this.ownsBroker ? broker?.close() : undefined, this.ownsBackend ? backend?.close() : undefined]);
+    const [, backend] = await Promise.all([this.brokerPromise?.catch(() => null), this.backendPromise?.catch(() => null)]);
+    await Promise.all([this.ownsBroker ? this.brokerInstance?.close() : undefined, this.ownsBackend ? backend?.close() : undefined]);
     this.brokerPromise = null;
+    this.brokerInstance = null;
     this.backendPromise = null;
     this.backendResolved = undefined;
     this.brokerResolved = null;

@@ -33,6 +33,15 @@ export interface AppConfig {
   brokerTransportOptions?: Record<string, unknown>;
   /** Options passed to the backend adapter. */
   resultBackendTransportOptions?: Record<string, unknown>;
+  /**
+   * A starting worker keeps trying to reach a broker that is down (waiting 2 s, 4 s, … up to
+   * 30 s between attempts) instead of exiting: Celery's `broker_connection_retry_on_startup`.
+   * Default true. Errors that retrying cannot fix (a wrong password, a refused vhost) still end
+   * the start at once.
+   */
+  brokerConnectionRetryOnStartup?: boolean;
+  /** Connection attempts a starting worker makes before it gives up; 0 or null = no limit (Celery: 100). */
+  brokerConnectionMaxRetries?: number | null;
 
   taskDefaultQueue?: string;
   taskDefaultExchange?: string;
@@ -94,6 +103,9 @@ export interface ResolvedConfig {
   taskQueueMaxPriority: number | null;
   taskQueues: QueueDeclaration[];
   taskCreateMissingQueues: boolean;
+  brokerConnectionRetryOnStartup: boolean;
+  /** 0 = no limit. */
+  brokerConnectionMaxRetries: number;
   taskSerializer: SerializerName;
   taskCompression: string | null;
   resultExpires: number | null;
@@ -136,6 +148,10 @@ export function resolveConfig(config: AppConfig): ResolvedConfig {
   if (config.resultSerializer !== undefined && config.resultSerializer !== 'json') {
     throw new ConfigurationError(`resultSerializer must be 'json', got ${JSON.stringify(config.resultSerializer)}`);
   }
+  const maxRetries = config.brokerConnectionMaxRetries ?? 0;
+  if (config.brokerConnectionMaxRetries !== undefined && (!Number.isInteger(maxRetries) || maxRetries < 0)) {
+    throw new ConfigurationError(`brokerConnectionMaxRetries must be a whole number ≥ 0 or null, got ${JSON.stringify(config.brokerConnectionMaxRetries)}`);
+  }
   if (config.timezone !== undefined) {
     try {
       new Intl.DateTimeFormat('en-US', { timeZone: config.timezone });
@@ -153,6 +169,8 @@ export function resolveConfig(config: AppConfig): ResolvedConfig {
     taskQueueMaxPriority: config.taskQueueMaxPriority ?? null,
     taskQueues: config.taskQueues ?? [],
     taskCreateMissingQueues: config.taskCreateMissingQueues ?? true,
+    brokerConnectionRetryOnStartup: config.brokerConnectionRetryOnStartup ?? true,
+    brokerConnectionMaxRetries: config.brokerConnectionMaxRetries === undefined ? 100 : maxRetries,
     taskSerializer: serializer,
     taskCompression: config.taskCompression ?? null,
     resultExpires: config.resultExpires === null ? null : (toSecondsOrNull(config.resultExpires, 'resultExpires') ?? 86400),

@@ -5,5 +5,7 @@
 export { runBrokerConformance, conformanceMessage, type BrokerConformanceOptions } from './broker-conformance.js';
 export { runBackendConformance, type BackendConformanceOptions } from './backend-conformance.js';
 export { waitFor, Collector, uniqueName, type WaitOptions } from './wait.js';
+export { recordingLogger, type RecordedLine } from './logger.js';
+export { freePort, TcpForwarder } from './net.js';
 export { runPython, lastJson, startPythonWorker, pythonExecutable, PYTHON_DIR, type PythonEnv, type PythonWorker, type PythonWorkerOptions } from './python.js';
 export { runCanvasSuite, startWorker, NoChordCounterMemoryBackend, type CanvasSuiteOptions } from './canvas-suite.js';

@@ -44,6 +44,7 @@ import {
 import { decodeTaskMessage, parsePyDatetime, type TaskMessage } from '@tq/protocol';
 import { Autoscaler, autoscalerStep } from './autoscaler.js';
 import { autoreloadStep } from './autoreload.js';
+import { connectBroker } from './broker-connection.js';
 import { orderSteps, type Bootstep } from './bootsteps.js';
 import { registerControlCommands } from './control/index.js';
 import { WorkerHooks } from './hooks.js';
@@ -181,6 +182,9 @@ export class Worker {
   private runningAcked = 0;
   private idleWaiters: Array<() => void> = [];
   private stopPromise: Promise<void> | null = null;
+  private startPromise: Promise<void> | null = null;
+  /** Aborted by `stop()` during start, to end a wait for the broker. */
+  private readonly startAbort = new AbortController();
   private coldRequested: (() => void) | null = null;
   private cold = false;
   private readonly steps: Bootstep<Worker>[];
@@ -378,17 +382,31 @@ export class Worker {
     this.consumer.setPrefetch(prefetch).catch((err: unknown) => this.logger.warn(`could not change the prefetch to ${prefetch}: ${(err as Error).message}`));
   }
 
-  async start(): Promise<void> {
-    if (this.state !== 'new') throw new Error(`[tq] worker ${this.hostname} was already started`);
+  /**
+   * Connect (waiting for a broker that is down, see broker-connection.ts), start the bootsteps
+   * in dependency order and begin consuming.
+   */
+  start(): Promise<void> {
+    if (this.state !== 'new') return Promise.reject(new Error(`[tq] worker ${this.hostname} was already started`));
     this.state = 'starting';
+    this.startPromise = this.startSteps();
+    return this.startPromise;
+  }
+
+  private async startSteps(): Promise<void> {
     try {
-      this.broker = await this.app.getBroker();
+      this.broker = await connectBroker(this.app, {
+        retry: this.app.conf.brokerConnectionRetryOnStartup,
+        maxRetries: this.app.conf.brokerConnectionMaxRetries,
+        logger: this.logger,
+        signal: this.startAbort.signal,
+      });
       for (const step of this.steps) {
         await step.start(this);
         this.started.push(step);
       }
     } catch (err) {
-      this.logger.error(`${this.hostname} could not start: ${(err as Error).message}`);
+      if (!this.startAbort.signal.aborted) this.logger.error(`${this.hostname} could not start: ${(err as Error).message}`);
       await this.stopSteps();
       this.state = 'stopped';
       this.resolveStopped();
@@ -718,7 +736,10 @@ export class Worker {
       this.cold = true;
       this.coldRequested?.();
     }
-    this.stopPromise ??= this.shutdown(options.cold ? 0 : (options.timeout ?? this.shutdownTimeout));
+    if (this.state === 'starting') this.startAbort.abort();
+    // A stop during start waits for the start to end (it ends early once aborted), then shuts down what started.
+    const started = this.startPromise?.catch(() => undefined) ?? Promise.resolve();
+    this.stopPromise ??= started.then(() => this.shutdown(options.cold ? 0 : (options.timeout ?? this.shutdownTimeout)));
     return this.stopPromise;
   }
 

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { waitFor } from '@tq/testing';
+import { freePort, waitFor } from '@tq/testing';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { run as runControl } from '../src/cli/commands/control.js';
 import { run as runInspect } from '../src/cli/commands/inspect.js';
@@ -84,6 +84,15 @@ describe('tq CLI', () => {
     worker.child.kill('SIGTERM');
     expect(await worker.exited).toBe(0);
     expect(worker.output()).toMatch(/warm shutdown/);
+  });
+
+  it('waits for a broker that is down, saying so, and stops at once on SIGTERM meanwhile', async () => {
+    const url = `redis://127.0.0.1:${await freePort()}/0`;
+    const worker = startCli(['worker', '-A', join(FIXTURES, 'env-broker-app.ts'), '--without-mingle'], { TQ_FIXTURE_BROKER: url });
+    await worker.waitFor(/cannot connect to redis:\/\/127\.0\.0\.1:\d+\/0: ECONNREFUSED\. Is Redis running\? Trying again in 2 s \(1\/100\)/);
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
+    expect(worker.output()).not.toMatch(/could not start|Trying again in 4 s/);
   });
 
   it('refuses to start when the pid file names a running process, replaces a stale one, and removes it on exit', async () => {

@@ -38,9 +38,3 @@ export async function startWorker(app: App, options: WorkerOptions = {}): Promis
   return worker;
 }
 
-/** A logger that keeps its lines, to check what the worker says. */
-export function recordingLogger(): Logger & { lines: Array<{ level: string; message: string }> } {
-  const lines: Array<{ level: string; message: string }> = [];
-  const log = (level: string) => (message: string) => void lines.push({ level, message });
-  return { lines, debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error'), enabled: () => true };
-}

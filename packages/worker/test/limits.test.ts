@@ -2,10 +2,10 @@
  * Rate limits, time limits and prefetch on the in-process pools (the process and thread pools'
  * limits are in pools.test.ts).
  */
-import { Collector, waitFor } from '@tq/testing';
+import { Collector, recordingLogger, waitFor } from '@tq/testing';
 import { describe, expect, it } from 'vitest';
 import { MemoryBroker, isTqError, type TaskContext } from '@tq/core';
-import { newApp, recordingLogger, startWorker } from './helpers.js';
+import { newApp, startWorker } from './helpers.js';
 
 describe('rate limits', () => {
   it('space the runs of a task type without blocking other types', async () => {

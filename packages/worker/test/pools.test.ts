@@ -7,13 +7,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Collector, waitFor } from '@tq/testing';
+import { Collector, recordingLogger, waitFor } from '@tq/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBroker, isTqError, silentLogger, type App } from '@tq/core';
 import type { SignatureDict } from '@tq/protocol';
 import { Worker } from '../src/index.js';
 import { createPoolApp } from './fixtures/pool-app.js';
-import { POOL_APP, newPoolApp, recordingLogger, startWorker } from './helpers.js';
+import { POOL_APP, newPoolApp, startWorker } from './helpers.js';
 
 type Where = { pid: number; thread: number };
 

@@ -1,4 +1,4 @@
-import { Collector, waitFor } from '@tq/testing';
+import { Collector, recordingLogger, waitFor } from '@tq/testing';
 import { createTaskMessage, encodeTaskMessage } from '@tq/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryBroker, TaskContext, createApp, isTqError, silentLogger, type App, type Logger } from '@tq/core';
@@ -22,11 +22,8 @@ async function startWorker(app: App, options: WorkerOptions = {}): Promise<Worke
   return worker;
 }
 
-/** A logger that keeps error lines, to check what the worker says about bad input. */
-function recordingLogger(): Logger & { errors: string[] } {
-  const errors: string[] = [];
-  return { errors, debug() {}, info() {}, warn() {}, error: (m: string) => void errors.push(m) };
-}
+
+const errorLines = (logger: ReturnType<typeof recordingLogger>) => logger.lines.filter((l) => l.level === 'error').map((l) => l.message);
 
 describe('Worker on the memory transport', () => {
   it('runs tasks end to end and stores their results', async () => {
@@ -137,11 +134,11 @@ describe('Worker on the memory transport', () => {
     await broker.publish(raw({ task: 'tasks.unknown', id: 'unknown-1' }, '[[], {}, null]'), target);
     const good = await add.delay(20, 22);
     expect(await good.get({ timeout: 5 })).toBe(42);
-    await waitFor(() => logger.errors.length >= 4, { message: 'four rejections logged' });
-    expect(logger.errors.join('\n')).toMatch(/bad-json.*not valid JSON/);
-    expect(logger.errors.join('\n')).toMatch(/pickle/);
-    expect(logger.errors.join('\n')).toMatch(/field headers\.id/);
-    expect(logger.errors.join('\n')).toMatch(/tasks\.unknown\[unknown-1\].*not registered/);
+    await waitFor(() => errorLines(logger).length >= 4, { message: 'four rejections logged' });
+    expect(errorLines(logger).join('\n')).toMatch(/bad-json.*not valid JSON/);
+    expect(errorLines(logger).join('\n')).toMatch(/pickle/);
+    expect(errorLines(logger).join('\n')).toMatch(/field headers\.id/);
+    expect(errorLines(logger).join('\n')).toMatch(/tasks\.unknown\[unknown-1\].*not registered/);
     const unknown = await app.asyncResult('unknown-1').get({ timeout: 5, propagate: false });
     expect(isTqError(unknown, 'TASK_NOT_REGISTERED')).toBe(true);
     await broker.consume([{ name: 'dead' }], (d) => {

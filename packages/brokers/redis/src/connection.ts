@@ -148,7 +148,8 @@ export function watchOutages(client: Redis, watch: OutageWatch): void {
   let down = false;
   let connected = false;
   client.on('error', (err: Error) => {
-    if (watch.isClosed() || down) return;
+    // Before the first `ready`, connectOnce reports the failure; there is no outage to log yet.
+    if (watch.isClosed() || down || !connected) return;
     down = true;
     watch.logger.warn(`${watch.lost(err).message.replace(/^\[tq\] /, '')} Reconnecting.`);
     watch.onDown?.(err);

@@ -9,14 +9,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp, isTqError, silentLogger, type Delivery } from '@tq/core';
-import { Collector, conformanceMessage, uniqueName, waitFor } from '@tq/testing';
+import { Collector, conformanceMessage, freePort, uniqueName, waitFor } from '@tq/testing';
 import { createResultMeta, decodeTaskMessage } from '@tq/protocol';
 import { Worker } from '@tq/worker';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBackend } from '../src/redis-backend.js';
 import { RedisBroker } from '../src/redis-broker.js';
-import { answers, freePort, stopProcess } from './helpers.js';
+import { answers, stopProcess } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tq-redis-'));
 const socket = join(dir, 'redis.sock');

@@ -5,10 +5,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { waitFor } from '@tq/testing';
+import { freePort, waitFor } from '@tq/testing';
 import { Redis, type RedisOptions } from 'ioredis';
 
 const BASE = (process.env['TQ_REDIS_URL'] ?? 'redis://127.0.0.1:6379').replace(/\/\d*$/, '');
@@ -60,17 +59,6 @@ export async function cleanInterop(db: number, queue: string): Promise<void> {
   }
 }
 
-/** A free TCP port on loopback. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** Whether a Redis answers a command (PING by default) right now. */
 export async function answers(options: RedisOptions, command: string[] = ['PING']): Promise<boolean> {
@@ -104,14 +92,18 @@ export class PrivateRedis {
   port = 0;
   private child: ChildProcess | null = null;
 
+  /** `args`: extra redis-server options, e.g. `['--requirepass', 'secret']`. */
+  constructor(private readonly args: string[] = []) {}
+
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
   async start(): Promise<void> {
     if (!this.port) this.port = await freePort();
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir], { stdio: 'ignore' });
-    await waitFor(() => answers({ port: this.port }), { timeout: 20_000, message: `the private Redis on port ${this.port} to answer` });
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, ...this.args], { stdio: 'ignore' });
+    const password = this.args.includes('--requirepass') ? this.args[this.args.indexOf('--requirepass') + 1] : undefined;
+    await waitFor(() => answers({ port: this.port, ...(password ? { password } : {}) }), { timeout: 20_000, message: `the private Redis on port ${this.port} to answer` });
   }
 
   async stop(): Promise<void> {

@@ -169,17 +169,17 @@ async function serve(app: App, worker: Worker): Promise<number> {
   const keepAlive = setInterval(() => undefined, 1 << 30);
   let signals = 0;
   let exitCode = 0;
-  let startup: Promise<void> = Promise.resolve();
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
     if (signal === 'SIGQUIT' && signals === 1) signals = 2;
     if (signals === 1) {
       process.stdout.write(`\nworker: warm shutdown (${signal}); send it again to stop at once\n`);
-      void startup.catch(() => undefined).then(() => worker.stop());
+      // A stop during start ends a wait for the broker and otherwise lets the start finish first.
+      void worker.stop();
     } else if (signals === 2) {
       exitCode = 1;
       process.stdout.write(`\nworker: cold shutdown (${signal}): running tasks are ended, acksLate ones go back to the queue\n`);
-      void startup.catch(() => undefined).then(() => worker.stop({ cold: true }));
+      void worker.stop({ cold: true });
     } else {
       process.stdout.write(`\nworker: exiting now (${signal})\n`);
       process.exit(1);
@@ -189,8 +189,14 @@ async function serve(app: App, worker: Worker): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGQUIT', onSignal);
   try {
-    startup = worker.start();
-    await startup;
+    try {
+      await worker.start();
+    } catch (err) {
+      if (signals === 0) throw err;
+      // Stopped by a signal while it waited for the broker: a normal end.
+      await app.close();
+      return exitCode;
+    }
     process.stdout.write(banner(app, worker, (await app.getBroker()).name));
     await worker.stopped;
     await app.close();
