@@ -7,5 +7,6 @@ export { runBackendConformance, type BackendConformanceOptions } from './backend
 export { waitFor, Collector, uniqueName, type WaitOptions } from './wait.js';
 export { recordingLogger, type RecordedLine } from './logger.js';
 export { freePort, TcpForwarder } from './net.js';
+export { createTestCertificates, type TestCertificates } from './tls.js';
 export { runPython, lastJson, startPythonWorker, pythonExecutable, PYTHON_DIR, type PythonEnv, type PythonWorker, type PythonWorkerOptions } from './python.js';
 export { runCanvasSuite, startWorker, NoChordCounterMemoryBackend, type CanvasSuiteOptions } from './canvas-suite.js';

@@ -4,12 +4,12 @@
  * there, and an outage long enough for commands to fail: the producer's retry policy carries a
  * publish through it and an idle worker resumes on its own.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp, isTqError, silentLogger, type Delivery } from '@tq/core';
-import { Collector, conformanceMessage, freePort, uniqueName, waitFor } from '@tq/testing';
+import { Collector, conformanceMessage, createTestCertificates, freePort, uniqueName, waitFor, type TestCertificates } from '@tq/testing';
 import { createResultMeta, decodeTaskMessage } from '@tq/protocol';
 import { Worker } from '@tq/worker';
 import { Redis } from 'ioredis';
@@ -24,6 +24,7 @@ const children: ChildProcess[] = [];
 let port = 0;
 let sentinelPort = 0;
 let tlsPort = 0;
+let certs: TestCertificates;
 let server: ChildProcess | null = null;
 
 function spawnRedis(args: string[]): ChildProcess {
@@ -48,14 +49,10 @@ beforeAll(async () => {
   spawnRedis([conf, '--sentinel']);
   await waitFor(() => answers({ port: sentinelPort }, ['SENTINEL', 'get-master-addr-by-name', 'tqmaster']), { timeout: 20_000, message: 'the sentinel to answer' });
   // A TLS server with a certificate from a throw-away CA, valid for 127.0.0.1.
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=tq-test-ca');
-  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
-  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '1', '-extfile', 'ext.cnf');
+  certs = createTestCertificates(dir);
   tlsPort = await freePort();
-  spawnRedis(['--port', '0', '--tls-port', String(tlsPort), '--bind', '127.0.0.1', '--tls-cert-file', join(dir, 'server.pem'), '--tls-key-file', join(dir, 'server.key'), '--tls-ca-cert-file', join(dir, 'ca.pem'), '--tls-auth-clients', 'no', '--save', '', '--appendonly', 'no', '--dir', dir]);
-  await waitFor(() => answers({ port: tlsPort, tls: { ca: readFileSync(join(dir, 'ca.pem')) } } as never), { timeout: 20_000, message: 'the TLS Redis to answer' });
+  spawnRedis(['--port', '0', '--tls-port', String(tlsPort), '--bind', '127.0.0.1', '--tls-cert-file', certs.certFile, '--tls-key-file', certs.keyFile, '--tls-ca-cert-file', certs.caFile, '--tls-auth-clients', 'no', '--save', '', '--appendonly', 'no', '--dir', dir]);
+  await waitFor(() => answers({ port: tlsPort, tls: { ca: certs.ca } } as never), { timeout: 20_000, message: 'the TLS Redis to answer' });
 }, 60_000);
 
 afterAll(async () => {
@@ -92,7 +89,7 @@ describe('deployment shapes', () => {
   });
 
   it('speaks TLS with rediss:// and verifies the server against ssl_ca_certs', async () => {
-    const good = new RedisBroker(`rediss://127.0.0.1:${tlsPort}/0?ssl_cert_reqs=CERT_REQUIRED&ssl_ca_certs=${encodeURIComponent(join(dir, 'ca.pem'))}`);
+    const good = new RedisBroker(`rediss://127.0.0.1:${tlsPort}/0?ssl_cert_reqs=CERT_REQUIRED&ssl_ca_certs=${encodeURIComponent(certs.caFile)}`);
     try {
       const q = uniqueName('tls');
       await good.publish(conformanceMessage(3), { exchange: '', routingKey: q }, { declare: [{ name: q }] });
