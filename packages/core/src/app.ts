@@ -10,7 +10,7 @@ import { signatureDicts, type ApplyOptions } from './apply-options.js';
 import { AsyncResult } from './async-result.js';
 import type { Broker } from './broker.js';
 import { LamportClock } from './clock.js';
-import { resolveConfig, type AppConfig, type ResolvedConfig } from './config.js';
+import { resolveConfig, withEnvironment, type AppConfig, type ResolvedConfig } from './config.js';
 import type { TaskContext } from './context.js';
 import { Control } from './control.js';
 import { CurrentRequest } from './current-request.js';
@@ -87,7 +87,11 @@ export class App {
   private eagerExecutor: TaskExecutor | null = null;
   private closed = false;
 
-  constructor(readonly config: AppConfig = {}) {
+  /** The configuration as given, with transport URLs from the environment applied (see withEnvironment). */
+  readonly config: AppConfig;
+
+  constructor(config: AppConfig = {}) {
+    this.config = config = withEnvironment(config);
     this.conf = resolveConfig(config);
     this.logger = config.logger ?? createConsoleLogger({ name: this.conf.main === '__main__' ? 'tq' : this.conf.main });
     this.signals = new Signals(() => this.logger);

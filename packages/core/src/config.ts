@@ -139,6 +139,23 @@ export const DEFAULT_PUBLISH_RETRY_POLICY: Required<PublishRetryPolicy> = {
   intervalMax: 1,
 };
 
+/**
+ * Transport URLs from the environment win over the ones in code, as Celery's
+ * `CELERY_BROKER_URL` / `CELERY_RESULT_BACKEND` do, so one build runs against any broker:
+ * `TQ_BROKER_URL` and `TQ_RESULT_BACKEND` (the CLI's `-b` / `--result-backend` set them).
+ * Broker or backend objects passed in code are kept: they are wiring, not settings. tq does not
+ * read Celery's variables, so a shell set up for a Python project cannot redirect tq apps.
+ */
+export function withEnvironment(config: AppConfig, env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const broker = env['TQ_BROKER_URL'] || undefined;
+  const backend = env['TQ_RESULT_BACKEND'] || undefined;
+  if (!broker && !backend) return config;
+  const next = { ...config };
+  if (broker && (next.broker === undefined || typeof next.broker === 'string')) next.broker = broker;
+  if (backend && (next.backend === undefined || next.backend === null || typeof next.backend === 'string')) next.backend = backend;
+  return next;
+}
+
 export function resolveConfig(config: AppConfig): ResolvedConfig {
   const queue = config.taskDefaultQueue ?? 'celery';
   const serializer = config.taskSerializer ?? 'json';

@@ -88,11 +88,25 @@ describe('tq CLI', () => {
 
   it('waits for a broker that is down, saying so, and stops at once on SIGTERM meanwhile', async () => {
     const url = `redis://127.0.0.1:${await freePort()}/0`;
-    const worker = startCli(['worker', '-A', join(FIXTURES, 'env-broker-app.ts'), '--without-mingle'], { TQ_FIXTURE_BROKER: url });
+    const worker = startCli(['worker', '-A', app, '-b', url, '--without-mingle']);
     await worker.waitFor(/cannot connect to redis:\/\/127\.0\.0\.1:\d+\/0: ECONNREFUSED\. Is Redis running\? Trying again in 2 s \(1\/100\)/);
     worker.child.kill('SIGTERM');
     expect(await worker.exited).toBe(0);
     expect(worker.output()).not.toMatch(/could not start|Trying again in 4 s/);
+  });
+
+  it('-b and --result-backend point the app at another broker, for the worker and for tq call', async () => {
+    const base = new URL(process.env['TQ_REDIS_URL'] ?? 'redis://127.0.0.1:6379');
+    base.pathname = '/11';
+    const flags = ['-b', base.toString(), '--result-backend', base.toString(), '-Q', `cli-flags-${process.pid}-${Date.now()}`];
+    const worker = startCli(['worker', '-A', app, '-n', 'cliflags@%h', '--without-mingle', ...flags]);
+    await worker.waitFor(/cliflags@\S+ ready\./);
+    expect(worker.output()).toMatch(/transport: +redis/);
+    const call = await runCli(['call', 'fixture.add', '-A', app, '--args', '[2, 3]', '--wait', '--timeout', '10', ...flags]);
+    expect(call.output.trim().split('\n').at(-1)).toBe('5');
+    expect(call.code).toBe(0);
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
   });
 
   it('refuses to start when the pid file names a running process, replaces a stale one, and removes it on exit', async () => {

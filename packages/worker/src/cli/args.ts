@@ -1,6 +1,6 @@
 /**
  * Command-line parsing for the `tq` commands: Node's parseArgs with errors that say which
- * flags are valid, and shared flags (`-A`, `--loglevel`).
+ * flags are valid, and shared flags (`-A`, `-b`, `--result-backend`, `--loglevel`).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigurationError, isLogLevel, type App, type LogLevel } from '@tq/core';
@@ -9,6 +9,8 @@ export type Options = NonNullable<ParseArgsConfig['options']>;
 
 export const COMMON_OPTIONS: Options = {
   app: { type: 'string', short: 'A' },
+  broker: { type: 'string', short: 'b' },
+  'result-backend': { type: 'string' },
   loglevel: { type: 'string', short: 'l' },
   help: { type: 'boolean', short: 'h' },
 };
@@ -22,10 +24,21 @@ export function parse(command: string, argv: string[], options: Options): Parsed
   const all = { ...COMMON_OPTIONS, ...options };
   try {
     const { values, positionals } = parseArgs({ args: argv, options: all, allowPositionals: true, strict: true });
+    applyTransportFlags(values as Parsed['values']);
     return { values: values as Parsed['values'], positionals };
   } catch (err) {
     throw new ConfigurationError(`tq ${command}: ${(err as Error).message.replace(/\. To specify .*$/s, '')}\nvalid options: ${describeOptions(all)}`);
   }
+}
+
+/**
+ * `-b URL` and `--result-backend URL` go into the environment (TQ_BROKER_URL, TQ_RESULT_BACKEND)
+ * before the app module loads, as Celery's CLI does with its variables: the app, and the
+ * process or thread pool's children that load it again, all use them.
+ */
+function applyTransportFlags(values: Parsed['values']): void {
+  if (typeof values['broker'] === 'string') process.env['TQ_BROKER_URL'] = values['broker'];
+  if (typeof values['result-backend'] === 'string') process.env['TQ_RESULT_BACKEND'] = values['result-backend'];
 }
 
 export function describeOptions(options: Options): string {
