@@ -7,8 +7,10 @@ import { createApp } from '@tq/core';
 import { freePort, recordingLogger, TcpForwarder, uniqueName, waitFor } from '@tq/testing';
 import { Worker } from '@tq/worker';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AMQP_URL } from './helpers.js';
+import { AMQP_URL, rabbitTestFile } from './helpers.js';
 
+// Takes its turn with the other files: one of them restarts RabbitMQ.
+rabbitTestFile();
 const target = new URL(AMQP_URL);
 const cleanups: Array<() => Promise<unknown>> = [];
 afterAll(async () => {

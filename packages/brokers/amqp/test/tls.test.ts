@@ -11,8 +11,10 @@ import { createApp, isTqError } from '@tq/core';
 import { createTestCertificates, freePort, recordingLogger, TcpForwarder, uniqueName } from '@tq/testing';
 import { Worker } from '@tq/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AMQP_URL } from './helpers.js';
+import { AMQP_URL, rabbitTestFile } from './helpers.js';
 
+// Takes its turn with the other files: one of them restarts RabbitMQ.
+rabbitTestFile();
 const target = new URL(AMQP_URL);
 const dir = mkdtempSync(join(tmpdir(), 'tq-amqps-'));
 const certs = createTestCertificates(dir);
