@@ -11,7 +11,7 @@ import type { SignatureDict, TaskMessage } from '@tq/protocol';
 import { argsRepr, kwargsRepr } from '@tq/protocol';
 import type { DeliveryInfo } from './broker.js';
 import { toSeconds } from './duration.js';
-import { MaxRetriesExceededError, Retry, type RetryOptions } from './errors.js';
+import { ConfigurationError, MaxRetriesExceededError, Retry, type RetryOptions } from './errors.js';
 import type { TaskState } from './states.js';
 
 /** What the context needs from its task (kept narrow so that any pool can provide it). */
@@ -23,6 +23,9 @@ export interface ContextTask {
 
 /** How `updateState` stores; provided by the executor (in-process) or a pool's proxy. */
 export type StateUpdater = (state: TaskState, meta: unknown) => Promise<void>;
+
+/** How `sendEvent` publishes; provided by the executor. */
+export type EventSender = (type: string, fields: Record<string, unknown>) => Promise<void>;
 
 /** A task applied while this one runs, recorded as its child in the stored result. */
 export interface ChildRef {
@@ -40,6 +43,7 @@ export interface TaskContextInit {
   signal?: AbortSignal | (() => AbortSignal);
   isEager?: boolean;
   updateState?: StateUpdater;
+  sendEvent?: EventSender;
 }
 
 const NO_DELIVERY: DeliveryInfo = Object.freeze({ exchange: '', routingKey: '', priority: null, redelivered: false });
@@ -60,6 +64,7 @@ export class TaskContext {
   private signalSource: AbortSignal | (() => AbortSignal) | undefined;
   private readonly task: ContextTask;
   private readonly stateUpdater: StateUpdater | undefined;
+  private readonly eventSender: EventSender | undefined;
 
   constructor(init: TaskContextInit) {
     this.message = init.message;
@@ -69,6 +74,7 @@ export class TaskContext {
     this.isEager = init.isEager ?? false;
     this.signalSource = init.signal;
     this.stateUpdater = init.updateState;
+    this.eventSender = init.sendEvent;
   }
 
   /** The task id. */
@@ -179,6 +185,18 @@ export class TaskContext {
   async updateState(state: TaskState, meta: unknown = null): Promise<void> {
     if (!this.stateUpdater) return;
     await this.stateUpdater(state, meta);
+  }
+
+  /**
+   * Publish a custom event about this task, e.g. `sendEvent('task-progress', { current: 3 })`
+   * (Celery's `Task.send_event`): it carries the task's `uuid` and the worker's hostname, goes out
+   * at once whether or not the worker sends task events (`-E`), and reaches every event receiver
+   * — tq's, Celery's, Flower's. Resolves once published (or queued while the broker is away).
+   */
+  async sendEvent(type: string, fields: Record<string, unknown> = {}): Promise<void> {
+    if (typeof type !== 'string' || type === '') throw new ConfigurationError(`sendEvent needs an event type such as 'task-progress', got ${JSON.stringify(type)}`);
+    if (!this.eventSender) return;
+    await this.eventSender(type, { uuid: this.id, ...fields });
   }
 
   /** A plain view of the request, for logs and remote inspection. */

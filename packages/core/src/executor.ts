@@ -145,6 +145,7 @@ export class TaskExecutor {
       updateState: async (state, meta) => {
         if (!options.isEager || app.conf.taskStoreEagerResult) await this.store(context, state, meta);
       },
+      sendEvent: (type, fields) => app.events.sendTaskEvent(this.hostname, type, fields),
     });
 
     try {

@@ -242,6 +242,13 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
     return request.updateState(state, meta);
   }
 
+  /** Publish a custom event about the running task (see TaskContext.sendEvent). */
+  sendEvent(type: string, fields?: Record<string, unknown>): Promise<void> {
+    const request = this.request;
+    if (!request) throw new ConfigurationError(`${this.name}.sendEvent() called outside a running task`);
+    return request.sendEvent(type, fields);
+  }
+
   /** Send the task with these arguments. */
   delay(...args: A): Promise<AsyncResult<R>> {
     return this.applyAsync(args);

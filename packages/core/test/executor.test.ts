@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ChordError, MaxRetriesExceededError, Reject, TaskContext, isTqError } from '../src/index.js';
+import { ChordError, MaxRetriesExceededError, Reject, TaskContext, isTqError, type ReceivedEvent } from '../src/index.js';
 import { newApp, nextMessage, runNext } from './helpers.js';
 
 
@@ -145,6 +145,23 @@ describe('the executor', () => {
     await runNext(app);
     expect(progress).toEqual({ state: 'PROGRESS', info: { current: 3, total: 10 } });
     expect(await r.get()).toBe('done');
+  });
+
+  it('sendEvent publishes a custom event with the task id, even without task events enabled', async () => {
+    const app = newApp();
+    let onEvent!: (event: ReceivedEvent) => void;
+    const received = new Promise<ReceivedEvent>((resolve) => (onEvent = resolve));
+    const receiver = await app.events.receiver({ 'task-progress': (event) => onEvent(event) }, { wakeup: false });
+    const long = app.task('tasks.reporting', async function (this: TaskContext) {
+      await this.sendEvent('task-progress', { current: 3, total: 10 });
+      return 'done';
+    });
+    const r = await long.delay();
+    await runNext(app);
+    const event = await received;
+    await receiver.close();
+    expect(event).toMatchObject({ type: 'task-progress', uuid: r.id, current: 3, total: 10, hostname: 'test@host' });
+    expect(() => long.sendEvent('task-progress')).toThrow(/tasks\.reporting\.sendEvent\(\) called outside a running task/);
   });
 
   it('gives tasks sent from inside a task their parent and root, before and after awaits', async () => {

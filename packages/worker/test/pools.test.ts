@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Collector, recordingLogger, waitFor } from '@tq/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryBroker, isTqError, silentLogger, type App } from '@tq/core';
+import { MemoryBroker, isTqError, silentLogger, type App, type ReceivedEvent } from '@tq/core';
 import type { SignatureDict } from '@tq/protocol';
 import { Worker } from '../src/index.js';
 import { createPoolApp } from './fixtures/pool-app.js';
@@ -61,11 +61,16 @@ describe.each(['process', 'thread'] as const)('the %s pool', (kind) => {
     expect(await app.asyncResult(`chain-${kind}`).get({ timeout: 20 })).toBe(13);
   });
 
-  it('stores custom states set from a child', async () => {
+  it('stores custom states and publishes custom events sent from a child', async () => {
     const release = join(tmp, 'progress-release');
+    const progress = new Collector<ReceivedEvent>();
+    const receiver = await app.events.receiver({ 'task-progress': progress.push }, { wakeup: false });
     const r = await app.sendTask('pool.progress', [release]);
     await waitFor(async () => (await r.state()) === 'PROGRESS', { message: 'the PROGRESS state' });
     expect(await r.meta()).toMatchObject({ status: 'PROGRESS', result: { done: 1 } });
+    const [event] = await progress.atLeast(1, 10_000);
+    await receiver.close();
+    expect(event).toMatchObject({ type: 'task-progress', uuid: r.id, done: 1, total: 2, hostname: worker.hostname });
     writeFileSync(release, '');
     expect(await r.get({ timeout: 20 })).toBe('done');
   });

@@ -43,6 +43,10 @@ beforeAll(async () => {
     error.name = 'ValueError';
     throw error;
   });
+  app.task({ name: 'tq.report', bind: true }, async (request, x: number) => {
+    await request.sendEvent('task-progress', { current: 1, total: 1 });
+    return x;
+  });
   app.task('tq.sleep', async (seconds: number) => {
     await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
     return seconds;
@@ -118,12 +122,12 @@ describe('Python Celery client → tq worker (Redis)', () => {
     expect(mine).toMatchObject({ id: got.id, name: 'tq.sleep' });
   });
 
-  it("feeds Python's event receiver with the tq worker's heartbeats and task events", async () => {
+  it("feeds Python's event receiver with the tq worker's heartbeats, task events and a task's own events", async () => {
     const got = await py<{ id: string; types: string[] }>(
       `import socket, threading, time\nHOST = '${worker.hostname}'\nseen = []\nsent = {}\n` +
         `def handler(event):\n    if event.get('hostname') == HOST:\n        seen.append((event['type'], event.get('uuid')))\n` +
-        `def send():\n    sent['id'] = app.send_task('tq.add', (20, 22)).id\n` +
-        `def done():\n    types = [t for t, u in seen if u in (None, sent.get('id'))]\n    return 'task-succeeded' in types and 'worker-heartbeat' in types\n` +
+        `def send():\n    sent['id'] = app.send_task('tq.report', (42,)).id\n` +
+        `def done():\n    types = [t for t, u in seen if u in (None, sent.get('id'))]\n    return 'task-succeeded' in types and 'task-progress' in types and 'worker-heartbeat' in types\n` +
         // itercapture ends after a drain timeout, so each quiet second starts a new one.
         `with app.connection() as conn:\n    recv = app.events.Receiver(conn, handlers={'*': handler})\n` +
         `    threading.Timer(0.5, send).start()\n    deadline = time.time() + 20\n    while time.time() < deadline and not done():\n` +
@@ -132,7 +136,7 @@ describe('Python Celery client → tq worker (Redis)', () => {
         `print(json.dumps({'id': sent.get('id'), 'types': [t for t, u in seen if u in (None, sent.get('id'))]}))`,
     );
     expect(got.types).toContain('worker-heartbeat');
-    expect(got.types).toEqual(expect.arrayContaining(['task-received', 'task-started', 'task-succeeded']));
+    expect(got.types).toEqual(expect.arrayContaining(['task-received', 'task-started', 'task-progress', 'task-succeeded']));
   });
 
   it('answers celery inspect ping from Python', async () => {

@@ -8,6 +8,7 @@
  *   await receiver.close();
  */
 import type { App } from '../app.js';
+import type { EventType } from '@tq/protocol';
 import type { SentTask } from '../producer.js';
 import { EventDispatcher, type EventDispatcherOptions } from './dispatcher.js';
 import { EventReceiver, type EventHandlers, type ReceiverOptions } from './receiver.js';
@@ -33,6 +34,8 @@ export function taskSentFields(sent: SentTask): Record<string, unknown> {
 
 export class Events {
   private clientDispatcher: EventDispatcher | null = null;
+  /** One unbuffered dispatcher per worker node name, for events tasks send themselves. */
+  private readonly taskDispatchers = new Map<string, EventDispatcher>();
   private readonly receivers = new Set<EventReceiver>();
 
   constructor(private readonly app: App) {
@@ -45,6 +48,19 @@ export class Events {
   private sentDispatcher(): EventDispatcher {
     this.clientDispatcher ??= new EventDispatcher(this.app);
     return this.clientDispatcher;
+  }
+
+  /**
+   * Publish an event a running task sends (`TaskContext.sendEvent`, Celery's `Task.send_event`),
+   * from the worker's node name, at once and whether or not task events are enabled.
+   */
+  sendTaskEvent(hostname: string, type: EventType, fields: Record<string, unknown>): Promise<void> {
+    let dispatcher = this.taskDispatchers.get(hostname);
+    if (!dispatcher) {
+      dispatcher = new EventDispatcher(this.app, { hostname });
+      this.taskDispatchers.set(hostname, dispatcher);
+    }
+    return dispatcher.publish(type, fields);
   }
 
   /** A new dispatcher; close it when done. Workers make theirs with `{ hostname, bufferGroups: ['task'] }`. */
@@ -78,5 +94,7 @@ export class Events {
     this.receivers.clear();
     await this.clientDispatcher?.close();
     this.clientDispatcher = null;
+    await Promise.all([...this.taskDispatchers.values()].map((d) => d.close()));
+    this.taskDispatchers.clear();
   }
 }
