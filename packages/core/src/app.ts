@@ -128,6 +128,7 @@ export class App {
 
   /** The broker, created (and connected) on first use; after a failed connect, the next call tries again. */
   getBroker(): Promise<Broker> {
+    this.closed = false; // an app used again after close() reconnects, and its next close() closes that
     this.brokerPromise ??= (async () => {
       if (!this.brokerInstance) {
         const spec = this.config.broker ?? 'memory://';
@@ -147,6 +148,7 @@ export class App {
 
   /** The result backend, or null when results are disabled. */
   getBackend(): Promise<ResultBackend | null> {
+    this.closed = false;
     this.backendPromise ??= (async () => {
       let spec = this.config.backend;
       if (spec === undefined) {
@@ -362,14 +364,17 @@ export class App {
     return task;
   }
 
-  /** Release the broker and backend connections and timers. Idempotent. */
+  /** Release the broker and backend connections and timers. Idempotent; using the app afterwards connects again. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.control.close();
     await this.events.close();
-    const [, backend] = await Promise.all([this.brokerPromise?.catch(() => null), this.backendPromise?.catch(() => null)]);
-    await Promise.all([this.ownsBroker ? this.brokerInstance?.close() : undefined, this.ownsBackend ? backend?.close() : undefined]);
+    // The broker is closed without waiting for a connect in flight (closing it ends that connect).
+    const broker = this.ownsBroker ? this.brokerInstance : null;
+    const backend = await this.backendPromise?.catch(() => null);
+    await Promise.all([broker?.close(), this.ownsBackend ? backend?.close() : undefined]);
+    await this.brokerPromise?.catch(() => null);
     this.brokerPromise = null;
     this.brokerInstance = null;
     this.backendPromise = null;

@@ -40,7 +40,7 @@ export interface AppConfig {
    * the start at once.
    */
   brokerConnectionRetryOnStartup?: boolean;
-  /** Connection attempts a starting worker makes before it gives up; 0 or null = no limit (Celery: 100). */
+  /** Retries (after the first attempt) a starting worker makes before it gives up; 0 or null = no limit (Celery: 100). */
   brokerConnectionMaxRetries?: number | null;
 
   taskDefaultQueue?: string;

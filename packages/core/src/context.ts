@@ -24,6 +24,9 @@ export interface ContextTask {
 /** How `updateState` stores; provided by the executor (in-process) or a pool's proxy. */
 export type StateUpdater = (state: TaskState, meta: unknown) => Promise<void>;
 
+/** Fields every event gets from its sender; a task's own event cannot set them (Celery refuses them too). */
+const RESERVED_EVENT_FIELDS = ['type', 'uuid', 'hostname', 'pid', 'clock', 'utcoffset', 'timestamp'] as const;
+
 /** How `sendEvent` publishes; provided by the executor. */
 export type EventSender = (type: string, fields: Record<string, unknown>) => Promise<void>;
 
@@ -195,6 +198,8 @@ export class TaskContext {
    */
   async sendEvent(type: string, fields: Record<string, unknown> = {}): Promise<void> {
     if (typeof type !== 'string' || type === '') throw new ConfigurationError(`sendEvent needs an event type such as 'task-progress', got ${JSON.stringify(type)}`);
+    const reserved = RESERVED_EVENT_FIELDS.filter((key) => Object.hasOwn(fields, key));
+    if (reserved.length > 0) throw new ConfigurationError(`sendEvent sets ${reserved.join(', ')} itself; name your fields otherwise`);
     if (!this.eventSender) return;
     await this.eventSender(type, { uuid: this.id, ...fields });
   }

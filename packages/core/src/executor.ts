@@ -16,7 +16,7 @@ import type { ApplyOptions } from './apply-options.js';
 import type { App } from './app.js';
 import type { DeliveryInfo } from './broker.js';
 import { chordPartReturn } from './chord-join.js';
-import { TaskContext } from './context.js';
+import { TaskContext, type EventSender } from './context.js';
 import { Ignore, Reject, Retry, SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded } from './errors.js';
 import { LazyAbort } from './lazy-abort.js';
 import type { Logger } from './logger.js';
@@ -125,6 +125,9 @@ export class TaskExecutor {
     this.pid = options.pid ?? process.pid;
   }
 
+  /** How tasks run here publish their own events (`TaskContext.sendEvent`): from this worker's node name. */
+  private readonly eventSender: EventSender = (type, fields) => this.app.events.sendTaskEvent(this.hostname, type, fields);
+
   /** Run a message for a registered task. */
   async execute(task: AnyTask, message: TaskMessage, options: RunOptions = {}): Promise<Outcome> {
     const app = this.app;
@@ -145,7 +148,7 @@ export class TaskExecutor {
       updateState: async (state, meta) => {
         if (!options.isEager || app.conf.taskStoreEagerResult) await this.store(context, state, meta);
       },
-      sendEvent: (type, fields) => app.events.sendTaskEvent(this.hostname, type, fields),
+      sendEvent: this.eventSender,
     });
 
     try {
@@ -205,6 +208,7 @@ export class TaskExecutor {
       hostname: this.hostname,
       ...(options.deliveryInfo ? { deliveryInfo: options.deliveryInfo } : {}),
       updateState: async () => undefined,
+      sendEvent: this.eventSender,
     });
     const storeResults = !(task.options.ignoreResult || message.headers.ignore_result);
     const runtime = () => options.runtime ?? 0;
@@ -437,6 +441,7 @@ export class TaskExecutor {
       task: task ?? { name: message.headers.task, maxRetries: 0, defaultRetryDelay: 0 },
       hostname: this.hostname,
       ...(deliveryInfo ? { deliveryInfo } : {}),
+      sendEvent: this.eventSender,
     });
     const error = new TaskRevokedError(reason);
     const ignore = (task?.options.ignoreResult ?? false) || message.headers.ignore_result;

@@ -162,6 +162,12 @@ describe('the executor', () => {
     await receiver.close();
     expect(event).toMatchObject({ type: 'task-progress', uuid: r.id, current: 3, total: 10, hostname: 'test@host' });
     expect(() => long.sendEvent('task-progress')).toThrow(/tasks\.reporting\.sendEvent\(\) called outside a running task/);
+    const spoofing = app.task('tasks.spoofing', function (this: TaskContext) {
+      return this.sendEvent('task-progress', { hostname: 'elsewhere', clock: 1 }).then(() => 'sent', (e: Error) => e.message);
+    });
+    const refused = await spoofing.delay();
+    await runNext(app);
+    expect(await refused.get()).toBe('[tq] sendEvent sets hostname, clock itself; name your fields otherwise');
   });
 
   it('gives tasks sent from inside a task their parent and root, before and after awaits', async () => {

@@ -6,7 +6,14 @@
  * Only errors the adapter marks `retryable` are retried: a refused password or vhost, or a TLS
  * failure, ends the start at once, because waiting cannot fix it.
  */
-import { BrokerError, isTqError, type App, type Broker, type Logger } from '@tq/core';
+import { isTqError, TqError, type App, type Broker, type Logger } from '@tq/core';
+
+/** The start was ended by `stop()` (or a signal) while the worker waited for the broker. */
+export class StartAborted extends TqError {
+  constructor() {
+    super('START_ABORTED', '[tq] the worker was stopped while it waited for the broker');
+  }
+}
 
 export interface BrokerConnectOptions {
   /** Retry at all (`brokerConnectionRetryOnStartup`). */
@@ -23,27 +30,53 @@ export function brokerRetryDelay(n: number): number {
   return Math.min(30, 2 * n);
 }
 
-/** The app's broker, connected, retrying as above; rejects with the last error, or a BrokerError once stopped. */
+/** The app's broker, connected, retrying as above; rejects with the last error, or StartAborted once stopped. */
 export async function connectBroker(app: App, options: BrokerConnectOptions): Promise<Broker> {
+  const { signal } = options;
   for (let retry = 1; ; retry++) {
     try {
-      const broker = await app.getBroker();
+      // An attempt can take the whole connection timeout: a stop does not wait for it.
+      const broker = await untilAborted(app.getBroker(), signal);
       if (retry > 1) options.logger.info(`connected to the broker (${broker.name}) after ${retry - 1} ${retry === 2 ? 'retry' : 'retries'}`);
       return broker;
     } catch (err) {
+      if (signal.aborted) throw new StartAborted();
       const retryable = isTqError(err) && err.retryable;
       const exhausted = options.maxRetries > 0 && retry > options.maxRetries;
-      if (!options.retry || !retryable || exhausted || options.signal.aborted) {
+      if (!options.retry || !retryable || exhausted) {
         if (exhausted) options.logger.error(`giving up on the broker after ${options.maxRetries} retries (brokerConnectionMaxRetries)`);
         throw err;
       }
       const delay = brokerRetryDelay(retry);
       const count = options.maxRetries > 0 ? `${retry}/${options.maxRetries}` : `${retry}`;
       options.logger.error(`${(err as Error).message.replace(/^\[tq\] /, '')} Trying again in ${delay} s (${count})`);
-      await wait(delay * 1000, options.signal);
-      if (options.signal.aborted) throw new BrokerError('[tq] the worker was stopped while it waited for the broker', { retryable: false });
+      await wait(delay * 1000, signal);
+      if (signal.aborted) throw new StartAborted();
     }
   }
+}
+
+/** `promise`, or a rejection as soon as `signal` aborts (the promise's own outcome is then ignored). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    return Promise.reject(new StartAborted());
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(new StartAborted());
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) reject(new StartAborted());
+        else resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }
 
 function wait(ms: number, signal: AbortSignal): Promise<void> {

@@ -44,7 +44,7 @@ import {
 import { decodeTaskMessage, parsePyDatetime, type TaskMessage } from '@tq/protocol';
 import { Autoscaler, autoscalerStep } from './autoscaler.js';
 import { autoreloadStep } from './autoreload.js';
-import { connectBroker } from './broker-connection.js';
+import { connectBroker, StartAborted } from './broker-connection.js';
 import { orderSteps, type Bootstep } from './bootsteps.js';
 import { registerControlCommands } from './control/index.js';
 import { WorkerHooks } from './hooks.js';
@@ -406,7 +406,7 @@ export class Worker {
         this.started.push(step);
       }
     } catch (err) {
-      if (!this.startAbort.signal.aborted) this.logger.error(`${this.hostname} could not start: ${(err as Error).message}`);
+      if (!(err instanceof StartAborted)) this.logger.error(`${this.hostname} could not start: ${(err as Error).message}`);
       await this.stopSteps();
       this.state = 'stopped';
       this.resolveStopped();
@@ -736,10 +736,14 @@ export class Worker {
       this.cold = true;
       this.coldRequested?.();
     }
-    if (this.state === 'starting') this.startAbort.abort();
-    // A stop during start waits for the start to end (it ends early once aborted), then shuts down what started.
-    const started = this.startPromise?.catch(() => undefined) ?? Promise.resolve();
-    this.stopPromise ??= started.then(() => this.shutdown(options.cold ? 0 : (options.timeout ?? this.shutdownTimeout)));
+    const timeout = options.cold ? 0 : (options.timeout ?? this.shutdownTimeout);
+    if (this.state === 'starting' && this.startPromise) {
+      // A stop during start ends a wait for the broker, lets started steps finish, then shuts down what started.
+      this.startAbort.abort();
+      const started = this.startPromise.catch(() => undefined);
+      this.stopPromise ??= started.then(() => this.shutdown(timeout));
+    }
+    this.stopPromise ??= this.shutdown(timeout);
     return this.stopPromise;
   }
 

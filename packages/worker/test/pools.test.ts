@@ -68,8 +68,7 @@ describe.each(['process', 'thread'] as const)('the %s pool', (kind) => {
     const r = await app.sendTask('pool.progress', [release]);
     await waitFor(async () => (await r.state()) === 'PROGRESS', { message: 'the PROGRESS state' });
     expect(await r.meta()).toMatchObject({ status: 'PROGRESS', result: { done: 1 } });
-    const [event] = await progress.atLeast(1, 10_000);
-    await receiver.close();
+    const [event] = await progress.atLeast(1, 10_000).finally(() => receiver.close());
     expect(event).toMatchObject({ type: 'task-progress', uuid: r.id, done: 1, total: 2, hostname: worker.hostname });
     writeFileSync(release, '');
     expect(await r.get({ timeout: 20 })).toBe('done');

@@ -38,7 +38,7 @@ export function connectError(err: unknown, where: string, timeoutMs: number): Br
   const message = e.message ?? String(err);
   const sys = typeof e.code === 'string' ? e.code : undefined;
   if (sys === 'ECONNREFUSED') return new BrokerError(`[broker-amqp] cannot connect to ${where}: ECONNREFUSED. Is RabbitMQ running?`, { cause: err, retryable: true });
-  if (sys === 'ENOTFOUND' || sys === 'EAI_AGAIN') return new BrokerError(`[broker-amqp] cannot connect to ${where}: ${sys} (the host name does not resolve). Check the host in the broker URL.`, { cause: err, retryable: sys === 'EAI_AGAIN' });
+  if (sys === 'ENOTFOUND' || sys === 'EAI_AGAIN') return new BrokerError(`[broker-amqp] cannot connect to ${where}: ${sys} (the host name does not resolve). Check the host in the broker URL.`, { cause: err, retryable: true });
   if (sys === 'ETIMEDOUT' || /ETIMEDOUT|timed out/i.test(message)) return new BrokerError(`[broker-amqp] cannot connect to ${where}: no answer within ${timeoutMs} ms. Is RabbitMQ running and reachable?`, { cause: err, retryable: true });
   if (sys === 'ECONNRESET' || sys === 'EPIPE') return new BrokerError(`[broker-amqp] cannot connect to ${where}: ${sys} (the server closed the connection during the handshake). Is this a RabbitMQ port, with TLS only for amqps://?`, { cause: err, retryable: true });
   if (/ACCESS.REFUSED|403/.test(message)) return new BrokerError(`[broker-amqp] cannot connect to ${where}: ACCESS_REFUSED (user name or password refused). Check the credentials in the URL (rabbitmqctl list_users).`, { cause: err, retryable: false });

@@ -111,7 +111,8 @@ export function backendError(what: string, display: string, err: unknown): Error
 
 /**
  * Connect a lazily-created connection. The first failure is reported (and the connection stopped)
- * rather than retried silently forever, so a missing server is a clear error at start.
+ * rather than retried silently forever, so a missing server is a clear error at start. A server
+ * that accepts the connection but never answers fails after ioredis' `connectTimeout` (10 s).
  */
 export async function connectOnce(client: Redis, onError: (err: unknown) => Error): Promise<void> {
   if (client.status === 'ready') return;
@@ -120,12 +121,18 @@ export async function connectOnce(client: Redis, onError: (err: unknown) => Erro
     firstError ??= err;
   };
   client.on('error', listener);
+  const ms = client.options.connectTimeout ?? 10_000;
+  let timer: NodeJS.Timeout | undefined;
+  const silence = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${ms} ms`), { code: 'ETIMEDOUT' })), ms);
+  });
   try {
-    await client.connect();
+    await Promise.race([client.connect(), silence]);
   } catch (err) {
     client.disconnect();
     throw onError(firstError ?? err);
   } finally {
+    clearTimeout(timer);
     client.off('error', listener);
   }
 }

@@ -89,6 +89,8 @@ export class RedisBroker implements Broker {
   private consumerClient: ScriptedRedis | null = null;
   private consumerConnecting: Promise<void> | null = null;
   private connecting: Promise<ScriptedRedis> | null = null;
+  /** The connection being opened by `ready()`, so that `close()` can end a connect in flight. */
+  private pendingClient: Redis | null = null;
   private subscriber: Redis | null = null;
   private closed = false;
   private everConnected = false;
@@ -211,7 +213,12 @@ export class RedisBroker implements Broker {
     this.connecting ??= (async () => {
       this.closed = false;
       const client = defineScripts(this.connection('commands', 'tq-broker', true));
-      await connectOnce(client, (err) => brokerError('cannot connect to', this.endpoint.display, err));
+      this.pendingClient = client;
+      try {
+        await connectOnce(client, (err) => brokerError('cannot connect to', this.endpoint.display, err));
+      } finally {
+        this.pendingClient = null;
+      }
       this.client = client;
       return client;
     })();
@@ -750,6 +757,7 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.pendingClient?.disconnect();
     this.stopRestorer();
     await Promise.allSettled([...this.consumers].map((consumer) => consumer.stop()));
     this.consumers.clear();

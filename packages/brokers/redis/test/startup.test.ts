@@ -3,10 +3,12 @@
  * waits for it, as Celery's `broker_connection_retry_on_startup` does, and then consumes; while it
  * waits it can be stopped at once; an error that waiting cannot fix ends the start at once.
  */
+import { createServer, type Server, type Socket } from 'node:net';
 import { createApp, isTqError, type AppConfig } from '@tq/core';
 import { freePort, recordingLogger, uniqueName, waitFor } from '@tq/testing';
 import { Worker } from '@tq/worker';
 import { afterEach, describe, expect, it } from 'vitest';
+import { RedisBroker } from '../src/redis-broker.js';
 import { PrivateRedis } from './helpers.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -20,6 +22,18 @@ function appOn(url: string, config: AppConfig = {}) {
   const add = app.task('startup.add', (x: number, y: number) => x + y);
   cleanups.push(() => app.close());
   return { app, add, logger };
+}
+
+/** A server that accepts connections and never answers (a hung Redis, a black-holing proxy). */
+async function silentServer(): Promise<Server> {
+  const held: Socket[] = [];
+  const server = createServer((socket) => void held.push(socket));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(async () => {
+    for (const socket of held) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return server;
 }
 
 const retries = (logger: ReturnType<typeof recordingLogger>) => logger.lines.filter((l) => l.level === 'error' && /Trying again in/.test(l.message));
@@ -58,6 +72,32 @@ describe('a worker whose Redis is not up yet', () => {
     expect(worker.state).toBe('stopped');
     expect(((await started) as Error).message).toMatch(/stopped while it waited for the broker/);
     expect(retries(logger)).toHaveLength(1);
+  });
+
+  it('stops at once even in the middle of an attempt that would take the whole connect timeout', async () => {
+    // The attempt would wait out ioredis' connect timeout (10 s).
+    const silent = await silentServer();
+    const connected = new Promise((resolve) => silent.once('connection', resolve));
+    const { app, logger } = appOn(`redis://127.0.0.1:${(silent.address() as { port: number }).port}/0`);
+    const worker = new Worker(app, { logger, mingle: false });
+    const started = worker.start().catch((e: unknown) => e);
+    await connected;
+
+    const t0 = Date.now();
+    await worker.stop();
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(isTqError(await started, 'START_ABORTED')).toBe(true);
+    expect(worker.state).toBe('stopped');
+    expect(logger.lines.filter((l) => l.level === 'error')).toEqual([]);
+  });
+
+  it('reports a server that accepts but never answers as a retryable timeout', async () => {
+    const silent = await silentServer();
+    const broker = new RedisBroker(`redis://127.0.0.1:${(silent.address() as { port: number }).port}/0`, { redisOptions: { connectTimeout: 300 } });
+    cleanups.push(() => broker.close());
+    const error = await broker.connect().catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/cannot connect to redis:\/\/127\.0\.0\.1:\d+\/0: ETIMEDOUT\. Is Redis reachable from here\?$/);
+    expect(isTqError(error, 'BROKER_ERROR') && (error as { retryable: boolean }).retryable).toBe(true);
   });
 
   it('fails at once with brokerConnectionRetryOnStartup: false, or when the password is wrong', async () => {

@@ -1,6 +1,6 @@
 /** `tq worker -A <module>`: start a worker for the app's tasks (Celery's `celery worker`). */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { ConfigurationError, createConsoleLogger, toSeconds, type App, type Logger } from '@tq/core';
+import { ConfigurationError, createConsoleLogger, isTqError, toSeconds, type App, type Logger } from '@tq/core';
 import { POOL_KINDS, type PoolKind } from '../../pools/pool.js';
 import { parseMemorySize } from '../../size.js';
 import { Worker } from '../../worker.js';
@@ -192,7 +192,7 @@ async function serve(app: App, worker: Worker): Promise<number> {
     try {
       await worker.start();
     } catch (err) {
-      if (signals === 0) throw err;
+      if (!isTqError(err, 'START_ABORTED')) throw err;
       // Stopped by a signal while it waited for the broker: a normal end.
       await app.close();
       return exitCode;
