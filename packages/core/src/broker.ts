@@ -192,3 +192,26 @@ export function requireCapability(broker: Broker, capability: keyof BrokerCapabi
     throw new ConfigurationError(`${what} needs a broker with ${capability}; the ${broker.name} broker does not have it`);
   }
 }
+
+/** The listeners an adapter keeps for `Broker.on`; a listener that throws is reported, not propagated. */
+export class BrokerListeners {
+  private readonly listeners = new Map<BrokerEvent, Set<(detail?: unknown) => void>>();
+
+  constructor(private readonly onListenerError: (event: BrokerEvent, err: Error) => void) {}
+
+  add(event: BrokerEvent, listener: (detail?: unknown) => void): void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(listener);
+  }
+
+  emit(event: BrokerEvent, detail?: unknown): void {
+    for (const listener of this.listeners.get(event) ?? []) {
+      try {
+        listener(detail);
+      } catch (err) {
+        this.onListenerError(event, err as Error);
+      }
+    }
+  }
+}

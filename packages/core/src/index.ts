@@ -48,7 +48,7 @@ export type {
   QueueDeclaration,
   Subscription,
 } from './broker.js';
-export { requireCapability } from './broker.js';
+export { BrokerListeners, requireCapability } from './broker.js';
 export type { ResultBackend, BackendCapabilities, ChordPart, StoreOptions, WaitOptions } from './result-backend.js';
 export { createBrokerFromUrl, createBackendFromUrl, redactUrl, urlScheme, type AdapterContext, type AdapterModule } from './transports.js';
 export { MemoryBroker, topicMatches, type MemoryBrokerOptions } from './memory/memory-broker.js';

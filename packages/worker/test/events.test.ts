@@ -1,26 +1,16 @@
 import { Collector, waitFor } from '@tq/testing';
 import { decodeEventMessage, type RawMessage } from '@tq/protocol';
-import { afterEach, describe, expect, it } from 'vitest';
-import { EVENT_EXCHANGE, ManualClock, MemoryBroker, Reject, createApp, silentLogger, type App, type Broker, type Logger, type ReceivedEvent, type State, type TaskContext } from '@tq/core';
+import { describe, expect, it } from 'vitest';
+import { EVENT_EXCHANGE, ManualClock, MemoryBroker, Reject, silentLogger, type App, type Broker, type Logger, type ReceivedEvent, type State, type TaskContext } from '@tq/core';
 import { Worker, type EventsStepOptions, type WorkerOptions } from '../src/index.js';
-
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+import { newApp, onCleanup } from './helpers.js';
 
 const START = Date.parse('2026-06-01T12:00:00Z');
-
-function newApp(config: Parameters<typeof createApp>[0] = {}): App {
-  const app = createApp({ logger: silentLogger, ...config });
-  cleanups.push(() => app.close());
-  return app;
-}
 
 async function startWorker(app: App, events: EventsStepOptions = {}, options: WorkerOptions = {}): Promise<Worker> {
   const worker = new Worker(app, { logger: silentLogger, hostname: 'w1@vm', mingle: false, ...options, events });
   await worker.start();
-  cleanups.push(() => worker.stop({ timeout: 5 }));
+  onCleanup(() => worker.stop({ timeout: 5 }));
   return worker;
 }
 
@@ -29,7 +19,7 @@ async function listen(app: App, clock: ManualClock): Promise<{ events: Collector
   const events = new Collector<ReceivedEvent>();
   const state = app.events.state({ now: () => clock.now() });
   const receiver = await app.events.receiver({ '*': (e) => (events.push(e), state.event(e)) }, { wakeup: false, now: () => clock.now() });
-  cleanups.push(() => receiver.close());
+  onCleanup(() => receiver.close());
   return { events, state };
 }
 
@@ -38,7 +28,7 @@ async function tap(app: App): Promise<Array<{ routingKey: string; message: RawMe
   const broker = await app.getBroker();
   const seen: Array<{ routingKey: string; message: RawMessage }> = [];
   const sub = await broker.subscribe!(EVENT_EXCHANGE, '#', (message, routingKey) => seen.push({ routingKey, message }), { exchangeType: 'topic' });
-  cleanups.push(() => sub.close());
+  onCleanup(() => sub.close());
   return seen;
 }
 
@@ -219,7 +209,7 @@ describe('events at run time', () => {
     await startWorker(app, { clock });
     const seen = new Collector<string>();
     const receiver = await app.events.receiver({ 'worker-heartbeat': (e) => seen.push(e.hostname) });
-    cleanups.push(() => receiver.close());
+    onCleanup(() => receiver.close());
     expect(await seen.atLeast(1)).toEqual(['w1@vm']);
   });
 });
@@ -272,7 +262,7 @@ describe('events without fanout', () => {
     const add = app.task('proj.add', (x: number, y: number) => x + y);
     const worker = new Worker(app, { logger, hostname: 'w1@vm', mingle: false, events: true });
     await worker.start();
-    cleanups.push(() => worker.stop({ timeout: 5 }));
+    onCleanup(() => worker.stop({ timeout: 5 }));
     expect(await (await add.delay(1, 2)).get({ timeout: 5 })).toBe(3);
     expect(warnings.some((w) => /the sqs broker has no fanout exchanges: events are unavailable/.test(w))).toBe(true);
   });

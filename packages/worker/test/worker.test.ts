@@ -1,27 +1,9 @@
 import { Collector, recordingLogger, waitFor } from '@tq/testing';
 import { createTaskMessage, encodeTaskMessage } from '@tq/protocol';
-import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryBroker, TaskContext, createApp, isTqError, silentLogger, type App, type Logger } from '@tq/core';
-import { Worker, type WorkerOptions } from '../src/index.js';
-
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function newApp(config: Parameters<typeof createApp>[0] = {}): App {
-  const app = createApp({ logger: silentLogger, ...config });
-  cleanups.push(() => app.close());
-  return app;
-}
-
-async function startWorker(app: App, options: WorkerOptions = {}): Promise<Worker> {
-  const worker = new Worker(app, { logger: silentLogger, mingle: false, ...options });
-  await worker.start();
-  cleanups.push(() => worker.stop({ timeout: 5 }));
-  return worker;
-}
-
+import { describe, expect, it } from 'vitest';
+import { MemoryBroker, TaskContext, isTqError, silentLogger } from '@tq/core';
+import { Worker } from '../src/index.js';
+import { newApp, onCleanup, startWorker } from './helpers.js';
 
 const errorLines = (logger: ReturnType<typeof recordingLogger>) => logger.lines.filter((l) => l.level === 'error').map((l) => l.message);
 

@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import {
   BrokerError,
+  BrokerListeners,
   ConfigurationError,
   isTqError,
   redactUrl,
@@ -165,7 +166,7 @@ export class AmqpBroker implements Broker {
   /** Inside open(): operations run on the connection being set up instead of waiting for it. */
   private opening = false;
   private waiters: Waiter[] = [];
-  private readonly listeners = new Map<BrokerEvent, Set<(detail?: unknown) => void>>();
+  private readonly listeners = new BrokerListeners((event, err) => this.logger?.error(`[broker-amqp] a ${event} listener failed: ${err.message}`));
 
   private pub: ConfirmChannel | null = null;
   private pubOpening: Promise<ConfirmChannel> | null = null;
@@ -204,19 +205,7 @@ export class AmqpBroker implements Broker {
   }
 
   on(event: BrokerEvent, listener: (detail?: unknown) => void): void {
-    let set = this.listeners.get(event);
-    if (!set) this.listeners.set(event, (set = new Set()));
-    set.add(listener);
-  }
-
-  private emit(event: BrokerEvent, detail?: unknown): void {
-    for (const listener of this.listeners.get(event) ?? []) {
-      try {
-        listener(detail);
-      } catch (err) {
-        this.logger?.error(`[broker-amqp] a ${event} listener failed: ${(err as Error).message}`);
-      }
-    }
+    this.listeners.add(event, listener);
   }
 
   async connect(): Promise<void> {
@@ -271,7 +260,7 @@ export class AmqpBroker implements Broker {
     model.on('error', (err: Error) => {
       this.lastError = err.message;
       this.logger?.warn(`[broker-amqp] connection error on ${this.where}: ${err.message}`);
-      this.emit('error', err);
+      this.listeners.emit('error', err);
     });
     model.on('close', (err?: Error) => this.onConnectionLost(model, err));
     model.on('blocked', (reason: string) => this.logger?.warn(`[broker-amqp] RabbitMQ blocked publishing on ${this.where}: ${reason} (a resource alarm; publishes wait until it clears)`));
@@ -301,7 +290,7 @@ export class AmqpBroker implements Broker {
       waiter.resolve();
     }
     if (reconnected) this.logger?.warn(`[broker-amqp] reconnected to ${this.where}`);
-    this.emit('connected');
+    this.listeners.emit('connected');
     if (reconnected) {
       await Promise.all([
         ...[...this.consumers].map((consumer) => consumer.restore()),
@@ -338,7 +327,7 @@ export class AmqpBroker implements Broker {
     this.lastError = err ? serverText(err) : 'the connection was closed';
     this.status = 'reconnecting';
     this.logger?.warn(`[broker-amqp] lost the connection to ${this.where} (${this.lastError}); reconnecting`);
-    this.emit('disconnected', err);
+    this.listeners.emit('disconnected', err);
     this.scheduleReconnect();
   }
 

@@ -137,6 +137,49 @@ export async function connectOnce(client: Redis, onError: (err: unknown) => Erro
   }
 }
 
+/**
+ * A connection opened on first use: callers share one attempt, a failed attempt leaves nothing
+ * behind (the next call tries again), and `take()` at close also ends an attempt in flight.
+ */
+export class LazyConnection<T extends Redis> {
+  /** The open connection; null until `ready()` succeeded and after `take()`. */
+  client: T | null = null;
+  private opening: Promise<T> | null = null;
+  private pending: T | null = null;
+
+  constructor(
+    private readonly create: () => T,
+    private readonly onError: (err: unknown) => Error,
+  ) {}
+
+  ready(): Promise<T> {
+    if (this.client) return Promise.resolve(this.client);
+    this.opening ??= (async () => {
+      const client = (this.pending = this.create());
+      try {
+        await connectOnce(client, this.onError);
+      } finally {
+        this.pending = null;
+      }
+      this.client = client;
+      return client;
+    })();
+    this.opening.catch(() => {
+      this.opening = null;
+    });
+    return this.opening;
+  }
+
+  /** Forget the connection and return it, to be quit; an attempt in flight is ended (it rejects). */
+  take(): T | null {
+    this.pending?.disconnect();
+    const client = this.client;
+    this.client = null;
+    this.opening = null;
+    return client;
+  }
+}
+
 export interface OutageWatch {
   logger: Logger;
   /** The line for a lost connection, e.g. `brokerError('lost the connection to', …)`. */

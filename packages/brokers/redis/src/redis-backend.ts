@@ -28,7 +28,7 @@ import { pyJsonLoads, validateResultMeta, type ResultMeta } from '@tq/protocol';
 import { pyJson } from './json.js';
 import type { Redis } from 'ioredis';
 import { Batcher } from './batcher.js';
-import { backendError, connectOnce, createConnection, watchOutages, type ConnectionRole } from './connection.js';
+import { backendError, connectOnce, createConnection, LazyConnection, watchOutages, type ConnectionRole } from './connection.js';
 import { resolveBackendOptions, type RedisBackendOptions, type ResolvedBackendOptions } from './options.js';
 import { globEscape } from './layout.js';
 import { quit } from './redis-broker.js';
@@ -111,8 +111,10 @@ export class RedisBackend implements ResultBackend {
   readonly taskKeyprefix: string;
   readonly groupKeyprefix: string;
 
-  private client: ScriptedRedis | null = null;
-  private connecting: Promise<ScriptedRedis> | null = null;
+  private readonly commands = new LazyConnection(
+    () => defineScripts(this.connection('commands', 'tq-backend')),
+    (err) => backendError('result backend cannot connect to', this.endpoint.display, err),
+  );
   private subscriber: Redis | null = null;
   private subscriberReady: Promise<Redis> | null = null;
   private closed = false;
@@ -177,19 +179,15 @@ export class RedisBackend implements ResultBackend {
     await this.ready();
   }
 
+  /** The commands connection; null until connected. */
+  private get client(): ScriptedRedis | null {
+    return this.commands.client;
+  }
+
   private ready(): Promise<ScriptedRedis> {
     if (this.client) return Promise.resolve(this.client);
-    this.connecting ??= (async () => {
-      this.closed = false;
-      const client = defineScripts(this.connection('commands', 'tq-backend'));
-      await connectOnce(client, (err) => backendError('result backend cannot connect to', this.endpoint.display, err));
-      this.client = client;
-      return client;
-    })();
-    this.connecting.catch(() => {
-      this.connecting = null;
-    });
-    return this.connecting;
+    this.closed = false;
+    return this.commands.ready();
   }
 
   private ensureSubscriber(): Promise<Redis> {
@@ -723,13 +721,10 @@ export class RedisBackend implements ResultBackend {
     this.pendingSubscribe.clear();
     this.pendingUnsubscribe.clear();
     this.pendingGets.clear();
-    const client = this.client;
     const subscriber = this.subscriber;
-    this.client = null;
-    this.connecting = null;
     this.subscriber = null;
     this.subscriberReady = null;
-    await Promise.allSettled([quit(client), quit(subscriber)]);
+    await Promise.allSettled([quit(this.commands.take()), quit(subscriber)]);
   }
 }
 

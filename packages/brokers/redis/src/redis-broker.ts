@@ -16,6 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   BrokerError,
+  BrokerListeners,
   EncodeError,
   silentLogger,
   type Broker,
@@ -35,7 +36,7 @@ import {
 import { pyJsonDumps, type RawMessage } from '@tq/protocol';
 import type { Redis } from 'ioredis';
 import { Batcher } from './batcher.js';
-import { brokerError, connectOnce, createConnection, watchOutages, type ConnectionRole } from './connection.js';
+import { brokerError, connectOnce, createConnection, LazyConnection, watchOutages, type ConnectionRole } from './connection.js';
 import { decodeEnvelope, encodeEnvelope, envelopePriority, markObjectRedelivered, markRedelivered, type DecodedEnvelope } from './envelope.js';
 import { globEscape, Layout, topicPattern } from './layout.js';
 import { resolveBrokerOptions, type RedisBrokerOptions, type ResolvedBrokerOptions } from './options.js';
@@ -84,17 +85,19 @@ export class RedisBroker implements Broker {
   readonly layout: Layout;
   readonly logger: Logger;
 
-  /** The commands connection (auto-pipelined); null until connected. */
-  private client: ScriptedRedis | null = null;
-  private consumerClient: ScriptedRedis | null = null;
-  private consumerConnecting: Promise<void> | null = null;
-  private connecting: Promise<ScriptedRedis> | null = null;
-  /** The connection being opened by `ready()`, so that `close()` can end a connect in flight. */
-  private pendingClient: Redis | null = null;
+  /** The commands connection (auto-pipelined), and the one consumers pop with. */
+  private readonly commandsConnection = new LazyConnection(
+    () => defineScripts(this.connection('commands', 'tq-broker', true)),
+    (err) => brokerError('cannot connect to', this.endpoint.display, err),
+  );
+  private readonly consumerConnection = new LazyConnection(
+    () => defineScripts(this.connection('commands', 'tq-broker-consume')),
+    (err) => brokerError('cannot connect to', this.endpoint.display, err),
+  );
   private subscriber: Redis | null = null;
   private closed = false;
   private everConnected = false;
-  private readonly listeners = new Map<BrokerEvent, Set<(detail?: unknown) => void>>();
+  private readonly listeners = new BrokerListeners((event, err) => this.logger.error(`a ${event} listener of the Redis broker threw: ${err.message}`));
 
   private readonly exchangeTypes = new Map<string, ExchangeType>();
   private readonly queueExpires = new Map<string, number>();
@@ -144,19 +147,7 @@ export class RedisBroker implements Broker {
   // -- connections -------------------------------------------------------------------------
 
   on(event: BrokerEvent, listener: (detail?: unknown) => void): void {
-    let set = this.listeners.get(event);
-    if (!set) this.listeners.set(event, (set = new Set()));
-    set.add(listener);
-  }
-
-  private emit(event: BrokerEvent, detail?: unknown): void {
-    for (const listener of this.listeners.get(event) ?? []) {
-      try {
-        listener(detail);
-      } catch (err) {
-        this.logger.error(`a ${event} listener of the Redis broker threw: ${(err as Error).message}`);
-      }
-    }
+    this.listeners.add(event, listener);
   }
 
   /**
@@ -164,7 +155,7 @@ export class RedisBroker implements Broker {
    * trips do not queue behind publishes (ioredis sends one auto-pipeline at a time per connection).
    */
   private consuming(): ScriptedRedis {
-    return this.consumerClient ?? this.commands();
+    return this.consumerConnection.client ?? this.commands();
   }
 
   /** A new connection of a role, with logging of outages (one line per outage, not per retry). */
@@ -182,18 +173,18 @@ export class RedisBroker implements Broker {
       restored: `[broker-redis] reconnected to ${this.endpoint.display} (${name})`,
       isClosed: () => this.closed,
       onDown: (err) => {
-        if (primary) this.emit('error', err);
+        if (primary) this.listeners.emit('error', err);
       },
       onReady: () => {
         if (!primary) return;
         if (this.everConnected) void this.redeclare();
         this.everConnected = true;
-        this.emit('connected');
+        this.listeners.emit('connected');
       },
     });
     client.on('close', () => {
       if (this.closed || !primary) return;
-      this.emit('disconnected');
+      this.listeners.emit('disconnected');
     });
     return client;
   }
@@ -208,24 +199,15 @@ export class RedisBroker implements Broker {
     await this.ready();
   }
 
+  /** The commands connection; null until connected. */
+  private get client(): ScriptedRedis | null {
+    return this.commandsConnection.client;
+  }
+
   private ready(): Promise<ScriptedRedis> {
     if (this.client) return Promise.resolve(this.client);
-    this.connecting ??= (async () => {
-      this.closed = false;
-      const client = defineScripts(this.connection('commands', 'tq-broker', true));
-      this.pendingClient = client;
-      try {
-        await connectOnce(client, (err) => brokerError('cannot connect to', this.endpoint.display, err));
-      } finally {
-        this.pendingClient = null;
-      }
-      this.client = client;
-      return client;
-    })();
-    this.connecting.catch(() => {
-      this.connecting = null;
-    });
-    return this.connecting;
+    this.closed = false;
+    return this.commandsConnection.ready();
   }
 
   /** After a server restart (no persistence) the binding sets are gone: add ours again. */
@@ -433,15 +415,7 @@ export class RedisBroker implements Broker {
   async consume(queues: QueueDeclaration[], onMessage: (delivery: Delivery) => void, options: ConsumeOptions): Promise<Consumer> {
     if (this.closed) throw new BrokerError('the Redis broker is closed', { retryable: false });
     await this.ready();
-    this.consumerConnecting ??= (async () => {
-      const client = defineScripts(this.connection('commands', 'tq-broker-consume'));
-      await connectOnce(client, (err) => brokerError('cannot connect to', this.endpoint.display, err));
-      this.consumerClient = client;
-    })().catch((err: unknown) => {
-      this.consumerConnecting = null;
-      throw err;
-    });
-    await this.consumerConnecting;
+    await this.consumerConnection.ready();
     for (const queue of queues) await this.declareQueue(queue);
     const consumer = new RedisConsumer(this, queues.map((q) => q.name), onMessage, options);
     this.consumers.add(consumer);
@@ -757,7 +731,6 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.pendingClient?.disconnect();
     this.stopRestorer();
     await Promise.allSettled([...this.consumers].map((consumer) => consumer.stop()));
     this.consumers.clear();
@@ -775,15 +748,9 @@ export class RedisBroker implements Broker {
       }
     }
     this.patternHandlers.clear();
-    const client = this.client;
     const subscriber = this.subscriber;
-    const consumerClient = this.consumerClient;
-    this.client = null;
     this.subscriber = null;
-    this.consumerClient = null;
-    this.connecting = null;
-    this.consumerConnecting = null;
-    await Promise.allSettled([quit(client), quit(subscriber), quit(consumerClient)]);
+    await Promise.allSettled([quit(this.commandsConnection.take()), quit(subscriber), quit(this.consumerConnection.take())]);
   }
 }
 

@@ -5,35 +5,19 @@
  */
 import { uniqueName, waitFor } from '@tq/testing';
 import { createResultMeta, encodeException } from '@tq/protocol';
-import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RedisBackend } from '../src/redis-backend.js';
-import { DB, deleteKeys, rawClient, redisUrl, uniquePrefix } from './helpers.js';
+import { DB, rawClient, redisUrl, testKeyspace } from './helpers.js';
 
-const prefix = uniquePrefix('backend');
-let raw: Redis;
-const opened: RedisBackend[] = [];
+const keys = testKeyspace(DB.backend, 'backend');
+const { prefix } = keys;
 
 function open(options: ConstructorParameters<typeof RedisBackend>[1] = {}): RedisBackend {
   const backend = new RedisBackend(redisUrl(DB.backend), { globalKeyprefix: prefix, ...options });
-  opened.push(backend);
-  return backend;
+  return keys.track(backend);
 }
 
 const meta = (id: string, result: unknown, status = 'SUCCESS') => createResultMeta({ taskId: id, status, result, dateDone: new Date('2026-11-23T23:00:49.362Z') });
-
-beforeAll(() => {
-  raw = rawClient(DB.backend);
-});
-
-afterEach(async () => {
-  for (const backend of opened.splice(0)) await backend.close();
-});
-
-afterAll(async () => {
-  raw.disconnect();
-  await deleteKeys(DB.backend, `${prefix}*`);
-});
 
 describe('Redis result backend layout', () => {
   it('writes celery-task-meta-<id> as Celery does, with its expiry, and publishes it on the same channel', async () => {
@@ -45,9 +29,9 @@ describe('Redis result backend layout', () => {
       listener.on('message', (_c: string, m: string) => seen.push(m));
       await listener.subscribe(`${prefix}celery-task-meta-${id}`);
       await backend.store(meta(id, 5));
-      const stored = await raw.get(`${prefix}celery-task-meta-${id}`);
+      const stored = await keys.raw.get(`${prefix}celery-task-meta-${id}`);
       expect(stored).toBe(`{"status": "SUCCESS", "result": 5, "traceback": null, "children": [], "date_done": "2026-11-23T23:00:49.362000+00:00", "task_id": "${id}"}`);
-      const ttl = await raw.ttl(`${prefix}celery-task-meta-${id}`);
+      const ttl = await keys.raw.ttl(`${prefix}celery-task-meta-${id}`);
       expect(ttl).toBeGreaterThan(100);
       expect(ttl).toBeLessThanOrEqual(120);
       await waitFor(() => seen.length === 1, { message: 'the PUBLISH' });
@@ -59,9 +43,9 @@ describe('Redis result backend layout', () => {
 
   it('applies Celery result key prefix rules (an underscore is added)', async () => {
     const backend = new RedisBackend(redisUrl(DB.backend), { globalKeyprefix: `${prefix}app` });
-    opened.push(backend);
+    keys.track(backend);
     await backend.store(meta('prefixed', 1));
-    expect(await raw.exists(`${prefix}app_celery-task-meta-prefixed`)).toBe(1);
+    expect(await keys.raw.exists(`${prefix}app_celery-task-meta-prefixed`)).toBe(1);
   });
 
   it('keeps the chord counter in .j / .t / .s exactly as Celery, and removes it when joined', async () => {
@@ -69,11 +53,11 @@ describe('Redis result backend layout', () => {
     const gid = uniqueName('chord');
     await backend.setChordSize(gid, 2);
     await backend.addToChord(gid, 1);
-    expect(await raw.get(`${prefix}celery-taskset-meta-${gid}.s`)).toBe('2');
-    expect(await raw.get(`${prefix}celery-taskset-meta-${gid}.t`)).toBe('1');
+    expect(await keys.raw.get(`${prefix}celery-taskset-meta-${gid}.s`)).toBe('2');
+    expect(await keys.raw.get(`${prefix}celery-taskset-meta-${gid}.t`)).toBe('1');
     expect(await backend.chordPartReturn(gid, { index: 1, taskId: 't-1', state: 'SUCCESS', result: { v: 'é' } })).toBeNull();
     expect(await backend.chordPartReturn(gid, { index: 0, taskId: 't-0', state: 'FAILURE', result: encodeException(new TypeError('bad')) })).toBeNull();
-    expect(await raw.zrange(`${prefix}celery-taskset-meta-${gid}.j`, 0, -1, 'WITHSCORES')).toEqual([
+    expect(await keys.raw.zrange(`${prefix}celery-taskset-meta-${gid}.j`, 0, -1, 'WITHSCORES')).toEqual([
       '[1, "t-0", "FAILURE", {"exc_type": "TypeError", "exc_message": ["bad"], "exc_module": "builtins"}]',
       '0',
       '[1, "t-1", "SUCCESS", {"v": "\\u00e9"}]',
@@ -85,14 +69,14 @@ describe('Redis result backend layout', () => {
       [1, 't-1', 'SUCCESS'],
       [Number.MAX_SAFE_INTEGER, 't-x', 'SUCCESS'],
     ]);
-    expect(await raw.exists(`${prefix}celery-taskset-meta-${gid}.j`, `${prefix}celery-taskset-meta-${gid}.t`, `${prefix}celery-taskset-meta-${gid}.s`)).toBe(0);
+    expect(await keys.raw.exists(`${prefix}celery-taskset-meta-${gid}.j`, `${prefix}celery-taskset-meta-${gid}.t`, `${prefix}celery-taskset-meta-${gid}.s`)).toBe(0);
   });
 
   it('saves a group as {"result": <tuple>}', async () => {
     const backend = open();
     const gid = uniqueName('group');
     await backend.saveGroup(gid, [[gid, null], [[['a', null], null]]]);
-    expect(await raw.get(`${prefix}celery-taskset-meta-${gid}`)).toBe(`{"result": [["${gid}", null], [[["a", null], null]]]}`);
+    expect(await keys.raw.get(`${prefix}celery-taskset-meta-${gid}`)).toBe(`{"result": [["${gid}", null], [[["a", null], null]]]}`);
   });
 
   it('waits on thousands of results with one pattern subscription, then goes back to channels', async () => {
@@ -119,7 +103,7 @@ describe('Redis result backend layout', () => {
   it('rejects waiters when closed, and refuses to replace a SUCCESS Python wrote', async () => {
     const backend = open();
     const id = uniqueName('py');
-    await raw.set(`${prefix}celery-task-meta-${id}`, `{"status": "SUCCESS", "result": 1, "traceback": null, "children": [], "date_done": "2026-11-23T23:00:49.362175", "task_id": "${id}"}`);
+    await keys.raw.set(`${prefix}celery-task-meta-${id}`, `{"status": "SUCCESS", "result": 1, "traceback": null, "children": [], "date_done": "2026-11-23T23:00:49.362175", "task_id": "${id}"}`);
     await backend.store(meta(id, encodeException(new Error('late')), 'FAILURE'));
     expect((await backend.get(id))?.status).toBe('SUCCESS');
     const waiting = backend.waitFor(uniqueName('never')).catch((e: unknown) => e);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitFor } from '@tq/testing';
 import { Redis, type RedisOptions } from 'ioredis';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 
 const BASE = (process.env['TQ_REDIS_URL'] ?? 'redis://127.0.0.1:6379').replace(/\/\d*$/, '');
 
@@ -47,6 +48,38 @@ export async function deleteKeys(db: number, pattern: string): Promise<number> {
   } finally {
     client.disconnect();
   }
+}
+
+/**
+ * A test file's own keys on one database: a unique prefix, a plain client for reading what was
+ * written (`raw`, from the first test on), brokers or backends given to `track` closed after each
+ * test, and every key under the prefix deleted after the file.
+ */
+export function testKeyspace(db: number, name: string) {
+  const prefix = uniquePrefix(name);
+  const opened: Array<{ close(): Promise<void> }> = [];
+  let raw: Redis | null = null;
+  beforeAll(() => {
+    raw = rawClient(db);
+  });
+  afterEach(async () => {
+    for (const transport of opened.splice(0)) await transport.close();
+  });
+  afterAll(async () => {
+    raw?.disconnect();
+    await deleteKeys(db, `${prefix}*`);
+  });
+  return {
+    prefix,
+    get raw(): Redis {
+      if (!raw) throw new Error('the raw client opens before the first test');
+      return raw;
+    },
+    track<T extends { close(): Promise<void> }>(transport: T): T {
+      opened.push(transport);
+      return transport;
+    },
+  };
 }
 
 /**

@@ -5,29 +5,20 @@
  * into the lists.
  */
 import { execFileSync } from 'node:child_process';
-import type { Delivery, Logger } from '@tq/core';
-import { Collector, conformanceMessage, uniqueName, waitFor } from '@tq/testing';
+import type { Delivery } from '@tq/core';
+import { Collector, conformanceMessage, recordingLogger, uniqueName, waitFor } from '@tq/testing';
 import { decodeTaskMessage } from '@tq/protocol';
-import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RedisBroker } from '../src/redis-broker.js';
-import { DB, deleteKeys, rawClient, redisUrl, uniquePrefix } from './helpers.js';
+import { DB, rawClient, redisUrl, testKeyspace } from './helpers.js';
 
 const SEP = '\x06\x16';
-const prefix = uniquePrefix('layout');
-let raw: Redis;
-const opened: RedisBroker[] = [];
-
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  const log = (m: string) => lines.push(m);
-  return { lines, debug: log, info: log, warn: log, error: log };
-}
+const keys = testKeyspace(DB.broker, 'layout');
+const { prefix } = keys;
 
 function open(options: ConstructorParameters<typeof RedisBroker>[1] = {}): RedisBroker {
   const broker = new RedisBroker(redisUrl(DB.broker), { globalKeyprefix: prefix, ...options });
-  opened.push(broker);
-  return broker;
+  return keys.track(broker);
 }
 
 function idOf(d: Delivery): string {
@@ -39,19 +30,6 @@ function pythonJson(value: string): string {
   return execFileSync('/usr/bin/python3', ['-c', 'import json,sys; sys.stdout.write(json.dumps(sys.argv[1]))', value]).toString();
 }
 
-beforeAll(() => {
-  raw = rawClient(DB.broker);
-});
-
-afterEach(async () => {
-  for (const broker of opened.splice(0)) await broker.close();
-});
-
-afterAll(async () => {
-  raw.disconnect();
-  await deleteKeys(DB.broker, `${prefix}*`);
-});
-
 describe('Redis layout (read with a plain client)', () => {
   it('files priorities into the separator-suffixed lists and serves the lowest first', async () => {
     const broker = open();
@@ -59,12 +37,12 @@ describe('Redis layout (read with a plain client)', () => {
     for (const [i, p] of [0, 1, 3, 5, 6, 9, 12].entries()) {
       await broker.publish(conformanceMessage(i, { priority: p }), { exchange: '', routingKey: q }, { declare: [{ name: q }] });
     }
-    expect(await raw.llen(`${prefix}${q}`)).toBe(2);
-    expect(await raw.llen(`${prefix}${q}${SEP}3`)).toBe(2);
-    expect(await raw.llen(`${prefix}${q}${SEP}6`)).toBe(1);
-    expect(await raw.llen(`${prefix}${q}${SEP}9`)).toBe(2);
+    expect(await keys.raw.llen(`${prefix}${q}`)).toBe(2);
+    expect(await keys.raw.llen(`${prefix}${q}${SEP}3`)).toBe(2);
+    expect(await keys.raw.llen(`${prefix}${q}${SEP}6`)).toBe(1);
+    expect(await keys.raw.llen(`${prefix}${q}${SEP}9`)).toBe(2);
     expect(await broker.queueLength(q)).toBe(7);
-    const stored = JSON.parse((await raw.lindex(`${prefix}${q}${SEP}9`, -1))!) as Record<string, unknown>;
+    const stored = JSON.parse((await keys.raw.lindex(`${prefix}${q}${SEP}9`, -1))!) as Record<string, unknown>;
     expect(Object.keys(stored)).toEqual(['body', 'content-encoding', 'content-type', 'headers', 'properties']);
     expect(Object.keys(stored['properties'] as object)).toEqual(['correlation_id', 'reply_to', 'delivery_mode', 'delivery_info', 'priority', 'body_encoding', 'delivery_tag']);
     const got = new Collector<Delivery>();
@@ -81,8 +59,8 @@ describe('Redis layout (read with a plain client)', () => {
     const q = uniqueName('bound');
     await broker.declareQueue({ name: q });
     await broker.declareQueue({ name: `${q}-t`, bindings: [{ exchange: `${q}-topic`, routingKey: 'usa.#', exchangeType: 'topic' }] });
-    expect(await raw.smembers(`${prefix}_kombu.binding.${q}`)).toEqual([`${q}${SEP}${SEP}${q}`]);
-    expect(await raw.smembers(`${prefix}_kombu.binding.${q}-topic`)).toEqual([`usa.#${SEP}^usa\\..*?$${SEP}${q}-t`]);
+    expect(await keys.raw.smembers(`${prefix}_kombu.binding.${q}`)).toEqual([`${q}${SEP}${SEP}${q}`]);
+    expect(await keys.raw.smembers(`${prefix}_kombu.binding.${q}-topic`)).toEqual([`usa.#${SEP}^usa\\..*?$${SEP}${q}-t`]);
   });
 
   it('routes a named direct exchange through a binding another process added, without delay', async () => {
@@ -91,29 +69,29 @@ describe('Redis layout (read with a plain client)', () => {
     const q = uniqueName('pq');
     await broker.publish(conformanceMessage(0), { exchange, routingKey: 'nobody', exchangeType: 'direct' });
     // A Python client binds its queue (kombu's _queue_bind) after our cache saw an empty set.
-    await raw.sadd(`${prefix}_kombu.binding.${exchange}`, `rk${SEP}${SEP}${q}`);
+    await keys.raw.sadd(`${prefix}_kombu.binding.${exchange}`, `rk${SEP}${SEP}${q}`);
     await broker.publish(conformanceMessage(1), { exchange, routingKey: 'rk', exchangeType: 'direct' });
-    expect(await raw.llen(`${prefix}${q}`)).toBe(1);
+    expect(await keys.raw.llen(`${prefix}${q}`)).toBe(1);
   });
 
   it('registers a delivery in unacked / unacked_index exactly as kombu, and removes it on ack', async () => {
     const broker = open();
     const q = uniqueName('ack');
     await broker.publish(conformanceMessage(1), { exchange: '', routingKey: q }, { declare: [{ name: q }] });
-    const envelope = (await raw.lindex(`${prefix}${q}`, 0))!;
+    const envelope = (await keys.raw.lindex(`${prefix}${q}`, 0))!;
     const got = new Collector<Delivery>();
     const before = Date.now() / 1000;
     await broker.consume([{ name: q }], got.push, { prefetch: 1 });
     const [d] = await got.atLeast(1);
     const tag = d!.deliveryTag;
     expect(tag).toBe((JSON.parse(envelope) as { properties: { delivery_tag: string } }).properties.delivery_tag);
-    expect(await raw.hget(`${prefix}unacked`, tag)).toBe(`[${envelope}, "", ${JSON.stringify(q)}]`);
-    const score = Number(await raw.zscore(`${prefix}unacked_index`, tag));
+    expect(await keys.raw.hget(`${prefix}unacked`, tag)).toBe(`[${envelope}, "", ${JSON.stringify(q)}]`);
+    const score = Number(await keys.raw.zscore(`${prefix}unacked_index`, tag));
     expect(score).toBeGreaterThanOrEqual(before - 1);
     expect(score).toBeLessThanOrEqual(Date.now() / 1000 + 1);
     await d!.ack();
-    expect(await raw.hexists(`${prefix}unacked`, tag)).toBe(0);
-    expect(await raw.zscore(`${prefix}unacked_index`, tag)).toBeNull();
+    expect(await keys.raw.hexists(`${prefix}unacked`, tag)).toBe(0);
+    expect(await keys.raw.zscore(`${prefix}unacked_index`, tag)).toBeNull();
   });
 
   it('writes the exchange and routing key in unacked with Python json.dumps escaping', async () => {
@@ -127,7 +105,7 @@ describe('Redis layout (read with a plain client)', () => {
     const got = new Collector<Delivery>();
     await broker.consume([{ name: q }], got.push, { prefetch: 1 });
     const [d] = await got.atLeast(1);
-    const stored = (await raw.hget(`${prefix}unacked`, d!.deliveryTag))!;
+    const stored = (await keys.raw.hget(`${prefix}unacked`, d!.deliveryTag))!;
     expect(stored.endsWith(`, ${pythonJson(exchange)}, ${pythonJson(rk)}]`)).toBe(true);
     expect(d!.info).toMatchObject({ exchange, routingKey: rk });
     await d!.ack();
@@ -143,13 +121,13 @@ describe('Redis layout (read with a plain client)', () => {
     const [first] = await got.atLeast(1);
     await consumer.cancel();
     await first!.reject(true);
-    const list = await raw.lrange(`${prefix}${q}`, 0, -1);
+    const list = await keys.raw.lrange(`${prefix}${q}`, 0, -1);
     expect(list.length).toBe(2);
     const requeued = JSON.parse(list[0]!) as { headers: Record<string, unknown>; properties: { delivery_info: Record<string, unknown> } };
     expect(requeued.headers['id']).toBe('msg-1');
     expect(requeued.headers['redelivered']).toBe(true);
     expect(requeued.properties.delivery_info).toEqual({ exchange: '', routing_key: q, redelivered: true });
-    expect(await raw.hlen(`${prefix}unacked`)).toBe(0);
+    expect(await keys.raw.hlen(`${prefix}unacked`)).toBe(0);
   });
 
   it('returns unacknowledged deliveries to the head of their queue (RPUSH) at close, in order', async () => {
@@ -160,7 +138,7 @@ describe('Redis layout (read with a plain client)', () => {
     await broker.consume([{ name: q }], got.push, { prefetch: 2 });
     await got.atLeast(2);
     await broker.close();
-    const list = await raw.lrange(`${prefix}${q}`, 0, -1);
+    const list = await keys.raw.lrange(`${prefix}${q}`, 0, -1);
     // Right end is served first: msg-0, msg-1 (redelivered), then msg-2.
     const ids = list.map((e) => (JSON.parse(e) as { headers: { id: string; redelivered?: boolean } }).headers);
     expect(ids.map((h) => h.id)).toEqual(['msg-2', 'msg-1', 'msg-0']);
@@ -180,9 +158,9 @@ describe('Redis layout (read with a plain client)', () => {
       '"properties": {"correlation_id": "py-1", "reply_to": "r", "delivery_mode": 2, "delivery_info": {"exchange": "", "routing_key": "' +
       q +
       '"}, "priority": 0, "body_encoding": "base64", "delivery_tag": "tag-py-1"}}';
-    await raw.lpush(`${prefix}${q}`, '{"this is": not json');
-    await raw.lpush(`${prefix}${q}`, '[1, 2, 3]');
-    await raw.lpush(`${prefix}${q}`, python);
+    await keys.raw.lpush(`${prefix}${q}`, '{"this is": not json');
+    await keys.raw.lpush(`${prefix}${q}`, '[1, 2, 3]');
+    await keys.raw.lpush(`${prefix}${q}`, python);
     const got = new Collector<Delivery>();
     await broker.consume([{ name: q }], (d) => {
       got.push(d);
@@ -191,10 +169,10 @@ describe('Redis layout (read with a plain client)', () => {
     const [d] = await got.atLeast(1);
     expect(idOf(d!)).toBe('py-1');
     expect(decodeTaskMessage(d!.message).args).toEqual([2, 3]);
-    await waitFor(() => logger.lines.filter((l) => l.includes('dropped a message')).length === 2, { message: 'two drops logged' });
-    expect(logger.lines.find((l) => l.includes('invalid JSON'))).toContain(q);
-    expect(logger.lines.find((l) => l.includes('expected a JSON object'))).toContain('[1, 2, 3]');
-    await waitFor(async () => (await raw.hlen(`${prefix}unacked`)) === 0, { message: 'nothing left unacked' });
+    await waitFor(() => logger.lines.filter((l) => l.message.includes('dropped a message')).length === 2, { message: 'two drops logged' });
+    expect(logger.lines.find((l) => l.message.includes('invalid JSON'))?.message).toContain(q);
+    expect(logger.lines.find((l) => l.message.includes('expected a JSON object'))?.message).toContain('[1, 2, 3]');
+    await waitFor(async () => (await keys.raw.hlen(`${prefix}unacked`)) === 0, { message: 'nothing left unacked' });
     expect(await broker.queueLength(q)).toBe(0);
   });
 
@@ -253,11 +231,11 @@ describe('Redis layout (read with a plain client)', () => {
     const other = open();
     const got = new Collector<[string, string]>();
     const sub = await broker.subscribe('celeryev', '#', (m, rk) => got.push([decodeTaskMessage(m).headers.id, rk]), { exchangeType: 'topic', queueName: 'celeryev.test' });
-    expect(await raw.smembers(`${prefix}_kombu.binding.celeryev`)).toContain(`#${SEP}${SEP}celeryev.test`);
+    expect(await keys.raw.smembers(`${prefix}_kombu.binding.celeryev`)).toContain(`#${SEP}${SEP}celeryev.test`);
     await other.publish(conformanceMessage(7), { exchange: 'celeryev', routingKey: 'task.succeeded', exchangeType: 'topic' });
     expect(await got.atLeast(1)).toEqual([['msg-7', 'task.succeeded']]);
     await sub.close();
-    expect(await raw.smembers(`${prefix}_kombu.binding.celeryev`)).not.toContain(`#${SEP}${SEP}celeryev.test`);
+    expect(await keys.raw.smembers(`${prefix}_kombu.binding.celeryev`)).not.toContain(`#${SEP}${SEP}celeryev.test`);
   });
 
   it('purges every priority list of a queue and counts what it removed', async () => {
@@ -265,7 +243,7 @@ describe('Redis layout (read with a plain client)', () => {
     const q = uniqueName('purge');
     for (const p of [0, 4, 9]) await broker.publish(conformanceMessage(p, { priority: p }), { exchange: '', routingKey: q }, { declare: [{ name: q }] });
     expect(await broker.purge(q)).toBe(3);
-    expect(await raw.exists(`${prefix}${q}`, `${prefix}${q}${SEP}3`, `${prefix}${q}${SEP}9`)).toBe(0);
+    expect(await keys.raw.exists(`${prefix}${q}`, `${prefix}${q}${SEP}3`, `${prefix}${q}${SEP}9`)).toBe(0);
   });
 });
 

@@ -5,36 +5,20 @@
 import type { Delivery } from '@tq/core';
 import { Collector, conformanceMessage, uniqueName, waitFor } from '@tq/testing';
 import { decodeTaskMessage } from '@tq/protocol';
-import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RedisBroker } from '../src/redis-broker.js';
-import { DB, deleteKeys, rawClient, redisUrl, uniquePrefix } from './helpers.js';
+import { DB, redisUrl, testKeyspace } from './helpers.js';
 
 const VT = 1;
-const prefix = uniquePrefix('visibility');
-let raw: Redis;
-const opened: RedisBroker[] = [];
+const keys = testKeyspace(DB.broker, 'visibility');
+const { prefix } = keys;
 
 function open(options: ConstructorParameters<typeof RedisBroker>[1] = {}): RedisBroker {
   const broker = new RedisBroker(redisUrl(DB.broker), { globalKeyprefix: prefix, visibilityTimeout: VT, unackedRestoreInterval: 0.1, ...options });
-  opened.push(broker);
-  return broker;
+  return keys.track(broker);
 }
 
 const idOf = (d: Delivery) => decodeTaskMessage(d.message).headers.id;
-
-beforeAll(() => {
-  raw = rawClient(DB.broker);
-});
-
-afterEach(async () => {
-  for (const broker of opened.splice(0)) await broker.close();
-});
-
-afterAll(async () => {
-  raw.disconnect();
-  await deleteKeys(DB.broker, `${prefix}*`);
-});
 
 describe('visibility timeout', () => {
   it('exposes the timeout and touch()', async () => {
@@ -66,15 +50,15 @@ describe('visibility timeout', () => {
     })();
     try {
       // The untouched msg-2 comes back to the queue, flagged as redelivered (nobody consumes it now: prefetch is full).
-      await waitFor(async () => (await raw.llen(`${prefix}${q}`)) === 1, { timeout: 10_000, message: 'msg-2 to be restored' });
-      const restored = JSON.parse((await raw.lindex(`${prefix}${q}`, 0))!) as { headers: { id: string; redelivered: boolean } };
+      await waitFor(async () => (await keys.raw.llen(`${prefix}${q}`)) === 1, { timeout: 10_000, message: 'msg-2 to be restored' });
+      const restored = JSON.parse((await keys.raw.lindex(`${prefix}${q}`, 0))!) as { headers: { id: string; redelivered: boolean } };
       expect(restored.headers).toMatchObject({ id: 'msg-2', redelivered: true });
-      expect(await raw.hexists(`${prefix}unacked`, untouched!.deliveryTag)).toBe(0);
+      expect(await keys.raw.hexists(`${prefix}unacked`, untouched!.deliveryTag)).toBe(0);
 
       await waitFor(() => Date.now() - deliveredAt > 2.5 * VT * 1000, { timeout: 10_000, interval: 50, message: 'two and a half visibility timeouts to pass' });
       await holder.restoreVisible();
-      expect(await raw.hexists(`${prefix}unacked`, touched!.deliveryTag)).toBe(1);
-      expect(await raw.llen(`${prefix}${q}`)).toBe(1);
+      expect(await keys.raw.hexists(`${prefix}unacked`, touched!.deliveryTag)).toBe(1);
+      expect(await keys.raw.llen(`${prefix}${q}`)).toBe(1);
     } finally {
       touching = false;
       await toucher;
@@ -84,9 +68,9 @@ describe('visibility timeout', () => {
     await consumer.cancel();
     await touched!.ack();
     await untouched!.ack();
-    expect(await raw.hexists(`${prefix}unacked`, touched!.deliveryTag)).toBe(0);
+    expect(await keys.raw.hexists(`${prefix}unacked`, touched!.deliveryTag)).toBe(0);
     expect(held.items.length).toBe(2);
-    expect(await raw.llen(`${prefix}${q}`)).toBe(1);
+    expect(await keys.raw.llen(`${prefix}${q}`)).toBe(1);
 
     // Another consumer gets msg-2, marked as redelivered.
     const other = open();
@@ -110,13 +94,13 @@ describe('visibility timeout', () => {
     const deliveredAt = Date.now();
     await waitFor(() => Date.now() - deliveredAt > VT * 1000 + 100, { timeout: 5000, interval: 20, message: 'the visibility timeout to pass' });
     // A held mutex makes a sweep a no-op, as kombu's MutexHeld.
-    await raw.set(`${prefix}unacked_mutex`, 'someone-else', 'PX', 5000);
+    await keys.raw.set(`${prefix}unacked_mutex`, 'someone-else', 'PX', 5000);
     expect(await sweepers[0]!.restoreVisible()).toBe(0);
-    await raw.del(`${prefix}unacked_mutex`);
+    await keys.raw.del(`${prefix}unacked_mutex`);
     const counts = await Promise.all([...sweepers, holder].map((s) => s.restoreVisible()));
     expect(counts.reduce((a, b) => a + b, 0)).toBe(1);
-    expect(await raw.llen(`${prefix}${q}`)).toBe(1);
-    expect(await raw.exists(`${prefix}unacked_mutex`)).toBe(0);
+    expect(await keys.raw.llen(`${prefix}${q}`)).toBe(1);
+    expect(await keys.raw.exists(`${prefix}unacked_mutex`)).toBe(0);
   });
 
   it('restores messages a Python worker left in unacked (kombu layout written by hand)', async () => {
@@ -126,10 +110,10 @@ describe('visibility timeout', () => {
     const envelope =
       '{"body": "W1tdLCB7fSwge31d", "content-encoding": "utf-8", "content-type": "application/json", "headers": {"lang": "py", "task": "t", "id": "py-9"}, ' +
       `"properties": {"correlation_id": "py-9", "delivery_mode": 2, "delivery_info": {"exchange": "", "routing_key": "${q}"}, "priority": 6, "body_encoding": "base64", "delivery_tag": "py-tag-9"}}`;
-    await raw.hset(`${prefix}unacked`, 'py-tag-9', `[${envelope}, "", "${q}"]`);
-    await raw.zadd(`${prefix}unacked_index`, Date.now() / 1000 - 10, 'py-tag-9');
+    await keys.raw.hset(`${prefix}unacked`, 'py-tag-9', `[${envelope}, "", "${q}"]`);
+    await keys.raw.zadd(`${prefix}unacked_index`, Date.now() / 1000 - 10, 'py-tag-9');
     expect(await broker.restoreVisible()).toBe(1);
-    const restored = await raw.lrange(`${prefix}${q}\x06\x166`, 0, -1);
+    const restored = await keys.raw.lrange(`${prefix}${q}\x06\x166`, 0, -1);
     expect(restored).toEqual([envelope.replace('"id": "py-9"}', '"id": "py-9", "redelivered": true}').replace(`"routing_key": "${q}"}`, `"routing_key": "${q}", "redelivered": true}`)]);
   });
 });
