@@ -8,18 +8,24 @@
 #   scripts/services.sh restart-redis       stop + start our Redis on the same port, wait until it answers
 #   scripts/services.sh restart-rabbitmq    stop + start our RabbitMQ on the same port, wait until it answers
 #
-# Services: redis rabbitmq python sqs mongo chromium (plain "up" = all of them).
+# Services: redis rabbitmq python pyvenv sqs mongo chromium (plain "up" = all of them).
 # Everything listens on 127.0.0.1 only; data/logs/pids live in ${TQ_SERVICES_DIR:-/tmp/tq-services}.
 # See docs/services.md.
 set -Eeuo pipefail
 
-SERVICES_ALL=(redis rabbitmq python sqs mongo chromium)
+SERVICES_ALL=(redis rabbitmq python pyvenv sqs mongo chromium)
 STATE=${TQ_SERVICES_DIR:-/tmp/tq-services}
 PY=/usr/bin/python3
 CHROMIUM=/usr/bin/chromium
 FAUXQS_VERSION=${TQ_FAUXQS_VERSION:-1.9.2}      # newest fauxqs that runs on Node 20 (2.x needs node:sqlite, Node >= 22.5)
 FERRETDB_VERSION=${TQ_FERRETDB_VERSION:-v1.24.0}
-PY_PKGS=(python3-celery python3-redis python3-amqp python3-kombu)
+PY_PKGS=(python3-celery python3-redis python3-amqp python3-kombu python3-pymongo python3-pycurl python3-venv libnss-myhostname)
+# The virtual environment over Debian's Celery (--system-site-packages) for the peers whose Python
+# side Debian ships too old: boto3 for kombu's SQS transport (Debian's botocore speaks the query
+# protocol, which fauxqs refuses) and Flower 2. Pinned, so a run is the same on every machine.
+VENV_PKGS=(boto3==1.35.99 botocore==1.35.99 s3transfer==0.10.4 jmespath==1.1.0 urllib3==2.8.0
+  flower==2.0.1 tornado==6.6.1 humanize==4.17.0 prometheus_client==0.26.0)
+VENV="$STATE/pyvenv"
 
 # Deadlines (seconds). Every wait in this script has one.
 REDIS_DEADLINE=30
@@ -148,6 +154,7 @@ url_of() {
     sqs) echo "$SQS_ENDPOINT" ;;
     mongo) echo "$MONGO_URL" ;;
     python) echo "$PY" ;;
+    pyvenv) echo "$VENV/bin/python" ;;
     chromium) echo "$CHROMIUM" ;;
   esac
 }
@@ -159,6 +166,7 @@ print_env() { # [prefix]
   echo "${p}TQ_SQS_ENDPOINT=$SQS_ENDPOINT"
   echo "${p}TQ_MONGO_URL=$MONGO_URL"
   echo "${p}TQ_PYTHON=$PY"
+  echo "${p}TQ_PYTHON_VENV=$VENV/bin/python"
   echo "${p}TQ_CHROMIUM=$CHROMIUM"
 }
 
@@ -397,11 +405,35 @@ up_rabbitmq() { rabbit_start; }
 
 # ----------------------------------------------------------------------------- python (Celery peer)
 
-python_ok() { [ -x "$PY" ] && "$PY" -c 'import celery, redis' >/dev/null 2>&1; }
+# celery + its clients for the interop peers; libnss-myhostname makes *.localhost resolve, since kombu's
+# SQS transport sends its requests to the queue URL (http://sqs.us-east-1.localhost:PORT/…) fauxqs hands out.
+python_ok() {
+  [ -x "$PY" ] && "$PY" -c 'import celery, redis, pymongo, pycurl' >/dev/null 2>&1 &&
+    getent hosts sqs.us-east-1.localhost >/dev/null 2>&1
+}
 
 up_python() {
   python_ok || die "[python] $PY cannot 'import celery, redis' (install: ${PY_PKGS[*]})"
   log "up: $("$PY" -c 'import sys, celery, kombu, redis, amqp; print("python %d.%d, celery %s, kombu %s, redis-py %s, py-amqp %s" % (sys.version_info[0], sys.version_info[1], celery.__version__, kombu.__version__, redis.__version__, amqp.__version__))')"
+}
+
+# ----------------------------------------------------------------------------- pyvenv (boto3, Flower)
+
+venv_ok() { [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import celery, boto3, flower' >/dev/null 2>&1 && [ -s "$VENV/.pinned" ] && [ "$(cat "$VENV/.pinned")" = "${VENV_PKGS[*]}" ]; }
+
+up_pyvenv() {
+  python_ok || die "[pyvenv] $PY cannot 'import celery, redis, pymongo, pycurl' (install: ${PY_PKGS[*]})"
+  if ! venv_ok; then
+    log "creating $VENV over Debian's Celery and installing ${VENV_PKGS[*]}"
+    rm -rf "$VENV"
+    "$PY" -m venv --system-site-packages "$VENV" </dev/null >"$STATE/pyvenv.log" 2>&1 9>&- ||
+      die_log pyvenv "python3 -m venv failed" "$STATE/pyvenv.log"
+    timeout "$NPM_DEADLINE" "$VENV/bin/pip" install -q --disable-pip-version-check --no-input "${VENV_PKGS[@]}" \
+      </dev/null >>"$STATE/pyvenv.log" 2>&1 9>&- || die_log pyvenv "pip install failed" "$STATE/pyvenv.log"
+    echo "${VENV_PKGS[*]}" >"$VENV/.pinned"
+  fi
+  venv_ok || die_log pyvenv "$VENV cannot import celery, boto3 and flower" "$STATE/pyvenv.log"
+  log "up: $("$VENV/bin/python" -c 'import celery, kombu, boto3, flower; print("celery %s, kombu %s, boto3 %s, flower %s" % (celery.__version__, kombu.__version__, boto3.__version__, flower.__version__))')"
 }
 
 # ----------------------------------------------------------------------------- sqs (fauxqs)
@@ -624,6 +656,7 @@ svc_is_up() {
     redis) redis_ping ;;
     rabbitmq) amqp_ok ;;
     python) python_ok ;;
+    pyvenv) venv_ok ;;
     sqs) sqs_ok ;;
     mongo) mongo_ping ;;
     chromium) [ -x "$CHROMIUM" ] ;;
@@ -642,6 +675,7 @@ parse_services() { # names... -> SELECTED array (canonical names, deduplicated, 
         redis) c=redis ;;
         rabbitmq | rabbit | amqp) c=rabbitmq ;;
         python | celery) c=python ;;
+        pyvenv | venv | boto3 | flower) c=pyvenv ;;
         sqs | fauxqs) c=sqs ;;
         mongo | mongodb | ferretdb) c=mongo ;;
         chromium | chrome) c=chromium ;;
@@ -693,7 +727,7 @@ cmd_up() {
   # Decide what must come from apt before starting anything (only for services not already answering).
   if selected redis && ! have redis-server && ! redis_ping; then pkgs+=(redis-server); fi
   if selected rabbitmq && [ -z "$(rabbit_bin_dir)" ] && ! amqp_ok; then pkgs+=(rabbitmq-server); fi
-  if selected python && ! python_ok; then
+  if { selected python || selected pyvenv; } && ! python_ok; then
     [ -x "$PY" ] || pkgs+=(python3)
     pkgs+=("${PY_PKGS[@]}")
   fi
@@ -715,7 +749,7 @@ cmd_up() {
   fi
   # chromium (if missing) is installed by its own job, after the servers' packages and in parallel
   # with their startup.
-  for svc in redis rabbitmq python chromium; do
+  for svc in redis rabbitmq python pyvenv chromium; do
     if selected "$svc"; then run_job "$svc"; fi
   done
 
