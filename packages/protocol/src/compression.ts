@@ -7,25 +7,27 @@
  */
 import { brotliCompressSync, brotliDecompressSync, deflateSync, inflateSync } from 'node:zlib';
 import { ProtocolError } from './errors.js';
+import { DEFAULT_MAX_BODY_SIZE } from './limits.js';
 
 export type CompressionName = 'gzip' | 'zlib' | 'brotli' | 'application/x-gzip' | 'application/x-brotli';
 
 interface Codec {
   mime: string;
   compress(data: Uint8Array): Uint8Array;
-  decompress(data: Uint8Array): Uint8Array;
+  /** Stops with ERR_BUFFER_TOO_LARGE past `maxOutputLength`, so a bomb never inflates in full. */
+  decompress(data: Uint8Array, maxOutputLength: number): Uint8Array;
 }
 
 const zlibCodec: Codec = {
   mime: 'application/x-gzip',
   compress: (data) => deflateSync(data),
-  decompress: (data) => inflateSync(data),
+  decompress: (data, maxOutputLength) => inflateSync(data, { maxOutputLength }),
 };
 
 const brotliCodec: Codec = {
   mime: 'application/x-brotli',
   compress: (data) => brotliCompressSync(data),
-  decompress: (data) => brotliDecompressSync(data),
+  decompress: (data, maxOutputLength) => brotliDecompressSync(data, { maxOutputLength }),
 };
 
 const CODECS: Record<string, Codec> = {
@@ -57,7 +59,8 @@ export function compress(data: Uint8Array, name: string): { data: Uint8Array; mi
   return { data: codec.compress(data), mime: codec.mime };
 }
 
-export function decompress(data: Uint8Array, mime: string, messageId?: string | null): Uint8Array {
+/** Inflate a body; more than `maxOutputLength` bytes (default 64 MiB) is a ProtocolError, not an allocation. */
+export function decompress(data: Uint8Array, mime: string, messageId?: string | null, maxOutputLength = DEFAULT_MAX_BODY_SIZE): Uint8Array {
   const codec = CODECS[mime];
   if (!codec) {
     const known = UNSUPPORTED[mime];
@@ -69,8 +72,15 @@ export function decompress(data: Uint8Array, mime: string, messageId?: string | 
     );
   }
   try {
-    return codec.decompress(data);
+    return codec.decompress(data, maxOutputLength);
   } catch (err) {
+    if ((err as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new ProtocolError(`body inflates to more than ${maxOutputLength} bytes (a compression bomb, or raise maxBodySize)`, {
+        field: 'body',
+        messageId: messageId ?? null,
+        cause: err,
+      });
+    }
     throw new ProtocolError(`body does not decompress as ${mime}: ${(err as Error).message}`, {
       field: 'body',
       messageId: messageId ?? null,

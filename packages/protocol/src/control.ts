@@ -82,8 +82,9 @@ export function decodeControlRequest(raw: RawMessage): { request: ControlRequest
       routing_key: replyTo['routing_key'],
     };
   }
-  const clock = typeof raw.headers['clock'] === 'number' ? raw.headers['clock'] : null;
-  const expires = typeof raw.headers['expires'] === 'number' ? raw.headers['expires'] : 0;
+  const headers: Record<string, unknown> = isPlainObject(raw.headers) ? raw.headers : {};
+  const clock = typeof headers['clock'] === 'number' ? headers['clock'] : null;
+  const expires = typeof headers['expires'] === 'number' ? headers['expires'] : 0;
   return { request, clock, expires };
 }
 
@@ -96,6 +97,6 @@ export function encodeControlReply(nodename: string, result: unknown, ticket: st
 export function decodeControlReply(raw: RawMessage): { ticket: string | null; replies: Record<string, unknown> } {
   const payload = deserialize(raw.body, raw.contentType);
   if (!isPlainObject(payload)) throw new ProtocolError('a control reply must be a mapping of node name to result', { field: 'body' });
-  const ticket = typeof raw.headers['ticket'] === 'string' ? raw.headers['ticket'] : null;
+  const ticket = isPlainObject(raw.headers) && typeof raw.headers['ticket'] === 'string' ? raw.headers['ticket'] : null;
   return { ticket, replies: payload };
 }

@@ -17,6 +17,7 @@ export {
 } from './serialization.js';
 export { compress, decompress, compressionMime, type CompressionName } from './compression.js';
 export type { RawMessage, MessageProperties } from './message.js';
+export { DEFAULT_MAX_BODY_SIZE, MAX_DEPTH, MAX_ID_LENGTH, MAX_RETRIES, type DecodeLimits } from './limits.js';
 export {
   signatureDict,
   validateSignatureDict,

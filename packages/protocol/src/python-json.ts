@@ -197,10 +197,11 @@ function reviver(this: unknown, _key: string, value: unknown): unknown {
   return value;
 }
 
-/** Rewrites Python's bare NaN / Infinity / -Infinity tokens, which JSON.parse refuses. */
-function quoteSpecialNumbers(text: string): string {
-  let out = '';
-  let last = 0;
+/**
+ * Walk JSON text outside its string literals: `visit` sees each structural character and returns
+ * the index to continue from (to skip a token it consumed).
+ */
+export function scanOutsideStrings(text: string, visit: (ch: number, i: number) => number): void {
   let inString = false;
   for (let i = 0; i < text.length; i++) {
     const ch = text.charCodeAt(i);
@@ -213,15 +214,24 @@ function quoteSpecialNumbers(text: string): string {
       inString = true;
       continue;
     }
+    i = visit(ch, i);
+  }
+}
+
+/** Rewrites Python's bare NaN / Infinity / -Infinity tokens, which JSON.parse refuses. */
+function quoteSpecialNumbers(text: string): string {
+  let out = '';
+  let last = 0;
+  scanOutsideStrings(text, (_ch, i) => {
     for (const token of ['-Infinity', 'Infinity', 'NaN']) {
       if (text.startsWith(token, i)) {
         out += `${text.slice(last, i)}"\\u0000tq-number:${token}"`;
-        i += token.length - 1;
-        last = i + 1;
-        break;
+        last = i + token.length;
+        return last - 1;
       }
     }
-  }
+    return i;
+  });
   return out + text.slice(last);
 }
 

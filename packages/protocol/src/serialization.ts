@@ -6,6 +6,7 @@
 import { isUtf8 } from 'node:buffer';
 import { decode as msgpackDecode, encode as msgpackEncode } from '@msgpack/msgpack';
 import { ProtocolError } from './errors.js';
+import { checkJsonDepth, checkValueDepth } from './limits.js';
 import { decodeJsonBody, pyJsonDumps } from './python-json.js';
 
 export type SerializerName = 'json' | 'msgpack';
@@ -57,11 +58,13 @@ export function deserialize(body: Uint8Array, contentType: string | undefined, m
   if (type === 'application/json') {
     if (!isUtf8(body)) throw new ProtocolError('body is not valid UTF-8', { field: 'body', messageId: messageId ?? null });
     const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+    checkJsonDepth(text, messageId ?? null);
     return decodeJsonBody(text, messageId);
   }
   if (type === 'application/x-msgpack' || type === 'application/msgpack') {
+    let value: unknown;
     try {
-      return msgpackDecode(body);
+      value = msgpackDecode(body);
     } catch (err) {
       throw new ProtocolError(`body is not valid msgpack: ${(err as Error).message}`, {
         field: 'body',
@@ -69,6 +72,8 @@ export function deserialize(body: Uint8Array, contentType: string | undefined, m
         cause: err,
       });
     }
+    checkValueDepth(value, messageId ?? null);
+    return value;
   }
   throw new ProtocolError(`unsupported content type ${JSON.stringify(contentType ?? null)}; tq accepts application/json and application/x-msgpack`, {
     field: 'content-type',

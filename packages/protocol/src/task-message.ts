@@ -5,6 +5,7 @@
  */
 import { compress, decompress } from './compression.js';
 import { ProtocolError } from './errors.js';
+import { checkBodySize, maxBodySize, MAX_ID_LENGTH, MAX_RETRIES, type DecodeLimits } from './limits.js';
 import type { MessageProperties, RawMessage } from './message.js';
 import { parsePyDatetime, pyIsoDatetime } from './python-json.js';
 import { argsRepr, kwargsRepr } from './python-repr.js';
@@ -239,35 +240,51 @@ function decodeTimelimit(value: unknown, field: string, fail: Fail): [number | n
   return [optionalSeconds(value[0], `${field}[0]`, fail), optionalSeconds(value[1], `${field}[1]`, fail)];
 }
 
-function bodyPayload(raw: RawMessage, messageId: string | null): unknown {
+function bodyPayload(raw: RawMessage, messageId: string | null, limits: DecodeLimits | undefined): unknown {
   const compression = raw.headers['compression'];
+  const limit = maxBodySize(limits);
   let body = raw.body;
+  if (!(body instanceof Uint8Array)) throw new ProtocolError(`the body must be bytes, got ${typeName(body)}`, { field: 'body', messageId });
+  checkBodySize(body.byteLength, limit, messageId);
   if (compression !== undefined && compression !== null) {
     if (typeof compression !== 'string') throw new ProtocolError('compression must be a mime type string', { field: 'headers.compression', messageId });
-    body = decompress(body, compression, messageId);
+    body = decompress(body, compression, messageId, limit);
   }
   return deserialize(body, raw.contentType, messageId);
 }
 
 /**
  * Decode and validate a task message (protocol v2, or v1 when the headers carry no `task`).
- * Throws ProtocolError naming the field and the message id for anything a worker could not run.
+ * Throws ProtocolError naming the field and the message id for anything a worker could not run,
+ * or anything beyond the bounds in limits.ts.
  */
-export function decodeTaskMessage(raw: RawMessage): TaskMessage {
+export function decodeTaskMessage(raw: RawMessage, limits?: DecodeLimits): TaskMessage {
   if (!isPlainObject(raw.headers)) throw new ProtocolError('headers must be a mapping', { field: 'headers' });
-  const headerId = typeof raw.headers['id'] === 'string' ? raw.headers['id'] : null;
+  // An id too long to be one is not repeated in the error (it would flood the log).
+  const headerId = typeof raw.headers['id'] === 'string' && raw.headers['id'].length <= MAX_ID_LENGTH ? raw.headers['id'] : null;
   const properties = isPlainObject(raw.properties) ? (raw.properties as MessageProperties) : {};
   const messageId = headerId ?? (typeof properties.correlation_id === 'string' ? properties.correlation_id : null);
-  if ('task' in raw.headers) return decodeV2(raw, properties, headerId);
-  return decodeV1(raw, properties, messageId);
+  if ('task' in raw.headers) return decodeV2(raw, properties, headerId, limits);
+  return decodeV1(raw, properties, messageId, limits);
 }
 
-function decodeV2(raw: RawMessage, properties: MessageProperties, messageId: string | null): TaskMessage {
+function checkId(id: unknown, field: string, fail: Fail): void {
+  if (typeof id !== 'string' || id.length === 0) fail('the task id is missing or not a string', field);
+  if (id.length > MAX_ID_LENGTH) fail(`the task id is ${id.length} characters long, above the limit of ${MAX_ID_LENGTH}`, field);
+}
+
+function checkRetries(retries: number | null, field: string, fail: Fail): void {
+  if (retries === null) return;
+  if (retries < 0) fail('retries must not be negative', field);
+  if (retries > MAX_RETRIES) fail(`retries is ${retries}, above the limit of ${MAX_RETRIES}`, field);
+}
+
+function decodeV2(raw: RawMessage, properties: MessageProperties, messageId: string | null, limits: DecodeLimits | undefined): TaskMessage {
   const fail = failer(messageId);
   const h = raw.headers;
   if (typeof h['task'] !== 'string' || h['task'].length === 0) fail('the task name is missing or not a string', 'headers.task');
-  if (typeof h['id'] !== 'string' || h['id'].length === 0) fail('the task id is missing or not a string', 'headers.id');
-  const payload = bodyPayload(raw, messageId);
+  checkId(h['id'], 'headers.id', fail);
+  const payload = bodyPayload(raw, messageId, limits);
   if (!Array.isArray(payload) || payload.length < 2 || payload.length > 3) {
     fail(`the body must be [args, kwargs, embed], got ${typeName(payload)}`, 'body');
   }
@@ -275,7 +292,7 @@ function decodeV2(raw: RawMessage, properties: MessageProperties, messageId: str
   if (!Array.isArray(args)) fail(`args must be a list, got ${typeName(args)}`, 'body[0]');
   if (!isPlainObject(kwargs)) fail(`kwargs must be a mapping, got ${typeName(kwargs)}`, 'body[1]');
   const retries = h['retries'] === undefined || h['retries'] === null ? 0 : optionalInt(h['retries'], 'headers.retries', fail);
-  if (retries !== null && retries < 0) fail('retries must not be negative', 'headers.retries');
+  checkRetries(retries, 'headers.retries', fail);
   const ignoreResult = h['ignore_result'];
   if (ignoreResult !== undefined && ignoreResult !== null && typeof ignoreResult !== 'boolean') fail('ignore_result must be a boolean', 'headers.ignore_result');
   const stampedHeaders = h['stamped_headers'];
@@ -309,17 +326,17 @@ function decodeV2(raw: RawMessage, properties: MessageProperties, messageId: str
   };
 }
 
-function decodeV1(raw: RawMessage, properties: MessageProperties, hintId: string | null): TaskMessage {
-  const payload = bodyPayload(raw, hintId);
+function decodeV1(raw: RawMessage, properties: MessageProperties, hintId: string | null, limits: DecodeLimits | undefined): TaskMessage {
+  const payload = bodyPayload(raw, hintId, limits);
   if (!isPlainObject(payload)) {
     throw new ProtocolError(`a message without a task header must be a protocol v1 body (a mapping), got ${typeName(payload)}`, {
       field: 'body',
       messageId: hintId,
     });
   }
-  const id = typeof payload['id'] === 'string' ? payload['id'] : hintId;
+  const id = typeof payload['id'] === 'string' && payload['id'].length <= MAX_ID_LENGTH ? payload['id'] : hintId;
   const fail = failer(id);
-  if (typeof payload['id'] !== 'string' || payload['id'].length === 0) fail('the task id is missing or not a string', 'body.id');
+  checkId(payload['id'], 'body.id', fail);
   if (typeof payload['task'] !== 'string' || payload['task'].length === 0) fail('the task name is missing or not a string', 'body.task');
   const args = payload['args'] ?? [];
   const kwargs = payload['kwargs'] ?? {};
@@ -327,6 +344,7 @@ function decodeV1(raw: RawMessage, properties: MessageProperties, hintId: string
   if (!isPlainObject(kwargs)) fail(`kwargs must be a mapping, got ${typeName(kwargs)}`, 'body.kwargs');
   const group = optionalString(payload['taskset'] ?? payload['group'], 'body.taskset', fail);
   const retries = optionalInt(payload['retries'], 'body.retries', fail) ?? 0;
+  checkRetries(retries, 'body.retries', fail);
   const message = createTaskMessage({
     id: payload['id'] as string,
     task: payload['task'] as string,
