@@ -132,7 +132,7 @@ export class App {
     this.brokerPromise ??= (async () => {
       if (!this.brokerInstance) {
         const spec = this.config.broker ?? 'memory://';
-        this.brokerInstance = typeof spec === 'string' ? await createBrokerFromUrl(spec, this.adapterContext(this.config.brokerTransportOptions)) : spec;
+        this.brokerInstance = typeof spec === 'string' ? await createBrokerFromUrl(spec, this.adapterContext(this.config.brokerTransportOptions), this.config.transports) : spec;
         this.ownsBroker = typeof spec === 'string';
       }
       const broker = this.brokerInstance;
@@ -157,7 +157,7 @@ export class App {
         spec = brokerIsMemory ? 'memory://' : null;
       }
       if (spec === null) return null;
-      const backend = typeof spec === 'string' ? await createBackendFromUrl(spec, this.adapterContext(this.config.resultBackendTransportOptions)) : spec;
+      const backend = typeof spec === 'string' ? await createBackendFromUrl(spec, this.adapterContext(this.config.resultBackendTransportOptions), this.config.transports) : spec;
       this.ownsBackend = typeof spec === 'string';
       await backend.connect();
       this.backendResolved = backend;

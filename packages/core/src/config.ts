@@ -34,6 +34,11 @@ export interface AppConfig {
   /** Options passed to the backend adapter. */
   resultBackendTransportOptions?: Record<string, unknown>;
   /**
+   * More URL schemes, or other packages for the built-in ones: scheme → the package that
+   * exports `createBroker`/`createBackend` for it, e.g. `{ kafka: 'tq-broker-kafka' }`.
+   */
+  transports?: Record<string, string>;
+  /**
    * A starting worker keeps trying to reach a broker that is down (waiting 2 s, 4 s, … up to
    * 30 s between attempts) instead of exiting: Celery's `broker_connection_retry_on_startup`.
    * Default true. Errors that retrying cannot fix (a wrong password, a refused vhost) still end

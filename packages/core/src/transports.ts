@@ -4,6 +4,7 @@
  * missing package is a clear error naming what to install.
  *
  * An adapter package exports `createBroker(url, context)` and/or `createBackend(url, context)`.
+ * Adapters published outside this repo get a scheme through `createApp({ transports })`.
  */
 import type { Broker } from './broker.js';
 import { AdapterMissingError, ConfigurationError } from './errors.js';
@@ -54,10 +55,14 @@ export function redactUrl(url: string): string {
   return url.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@');
 }
 
-async function loadAdapter(scheme: string): Promise<AdapterModule> {
-  const packageName = PACKAGES[scheme];
+/** Schemes an app adds or remaps (`AppConfig.transports`): scheme → package name. */
+export type TransportPackages = Record<string, string>;
+
+async function loadAdapter(scheme: string, extra: TransportPackages): Promise<AdapterModule> {
+  const packageName = extra[scheme] ?? PACKAGES[scheme];
   if (!packageName) {
-    throw new ConfigurationError(`no transport for ${scheme}:// (known: memory, ${Object.keys(PACKAGES).join(', ')})`);
+    const known = ['memory', ...new Set([...Object.keys(PACKAGES), ...Object.keys(extra)])];
+    throw new ConfigurationError(`no transport for ${scheme}:// (known: ${known.join(', ')}; map more with createApp({ transports: { ${scheme}: '<package>' } }))`);
   }
   try {
     return (await import(packageName)) as AdapterModule;
@@ -70,18 +75,18 @@ async function loadAdapter(scheme: string): Promise<AdapterModule> {
   }
 }
 
-export async function createBrokerFromUrl(url: string, context: AdapterContext): Promise<Broker> {
+export async function createBrokerFromUrl(url: string, context: AdapterContext, packages: TransportPackages = {}): Promise<Broker> {
   const scheme = urlScheme(url);
   if (scheme === 'memory') return new MemoryBroker();
-  const adapter = await loadAdapter(scheme);
+  const adapter = await loadAdapter(scheme, packages);
   if (!adapter.createBroker) throw new ConfigurationError(`${scheme}:// is a result backend, not a broker`);
   return adapter.createBroker(url, context);
 }
 
-export async function createBackendFromUrl(url: string, context: AdapterContext): Promise<ResultBackend> {
+export async function createBackendFromUrl(url: string, context: AdapterContext, packages: TransportPackages = {}): Promise<ResultBackend> {
   const scheme = urlScheme(url);
   if (scheme === 'memory') return new MemoryBackend({ expires: context.resultExpires });
-  const adapter = await loadAdapter(scheme);
+  const adapter = await loadAdapter(scheme, packages);
   if (!adapter.createBackend) throw new ConfigurationError(`${scheme}:// is a broker, not a result backend`);
   return adapter.createBackend(url, context);
 }

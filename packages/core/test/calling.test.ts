@@ -106,10 +106,18 @@ describe('calling a task sends a Celery protocol v2 message', () => {
 
 describe('transports by URL', () => {
   it('names the package to install when an adapter is missing', async () => {
-    const app = newApp({ broker: 'sqs://' });
+    const app = newApp({ broker: 'kafka://127.0.0.1:9092', transports: { kafka: '@example/tq-broker-kafka' } });
     const err = await app.getBroker().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AdapterMissingError);
-    expect((err as Error).message).toMatch(/npm install @tq\/broker-sqs/);
+    expect((err as Error).message).toMatch(/npm install @example\/tq-broker-kafka/);
+  });
+
+  it('loads an adapter published outside this repo by the scheme the app maps to it', async () => {
+    // The Redis adapter under another scheme stands in for a third-party package: it is loaded,
+    // and it is the one that refuses the URL.
+    const app = newApp({ broker: 'myredis://127.0.0.1:1/0', transports: { myredis: '@tq/broker-redis' } });
+    const err = await app.getBroker().catch((e: unknown) => e);
+    expect(String((err as Error).message)).toMatch(/"myredis:\/\/127.0.0.1:1\/0" is not a Redis URL/);
   });
 
   it('rejects an unknown scheme and a non-URL', async () => {
