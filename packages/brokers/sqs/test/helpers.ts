@@ -1,0 +1,50 @@
+/**
+ * Shared settings for the integration tests: the emulator (TQ_SQS_ENDPOINT, default fauxqs on
+ * loopback), an `sqs://` URL for it, a queue-name prefix of each file's own, and a clean-up that
+ * deletes every queue and topic under that prefix.
+ */
+import { DeleteQueueCommand, ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DeleteTopicCommand, ListTopicsCommand, SNSClient } from '@aws-sdk/client-sns';
+import { afterAll } from 'vitest';
+
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
+
+export const ENDPOINT = process.env['TQ_SQS_ENDPOINT'] ?? 'http://127.0.0.1:9324';
+const endpoint = new URL(ENDPOINT);
+/** kombu's form: credentials in the URL, the emulator as host. */
+export const SQS_URL = `sqs://test:test@${endpoint.host}`;
+export const REDIS_URL = (process.env['TQ_REDIS_URL'] ?? 'redis://127.0.0.1:6379').replace(/\/\d*$/, '');
+/** Redis databases for results: 5 for the broker's own tests, 4 for Python interop. */
+export const RESULTS = { tq: `${REDIS_URL}/5`, python: `${REDIS_URL}/4` } as const;
+
+const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+export const rawSqs = new SQSClient({ region: 'us-east-1', endpoint: ENDPOINT, credentials });
+const rawSns = new SNSClient({ region: 'us-east-1', endpoint: ENDPOINT, credentials });
+
+/** A prefix unique to this run of a test file (SQS names allow letters, digits, `-` and `_`). */
+export function uniquePrefix(name: string): string {
+  return `tqt-${name}-${Math.random().toString(36).slice(2, 8)}-`;
+}
+
+/** Delete every queue and SNS topic whose name starts with `prefix`. */
+export async function deleteUnder(prefix: string): Promise<void> {
+  let next: string | undefined;
+  do {
+    const page = await rawSqs.send(new ListQueuesCommand({ QueueNamePrefix: prefix, ...(next ? { NextToken: next } : {}) }));
+    for (const url of page.QueueUrls ?? []) await rawSqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => undefined);
+    next = page.NextToken;
+  } while (next);
+  const topics = await rawSns.send(new ListTopicsCommand({}));
+  for (const t of topics.Topics ?? []) {
+    if (t.TopicArn?.split(':').at(-1)?.startsWith(prefix)) await rawSns.send(new DeleteTopicCommand({ TopicArn: t.TopicArn })).catch(() => undefined);
+  }
+}
+
+/** This file's prefix, with its queues and topics deleted after the file. */
+export function testPrefix(name: string): string {
+  const prefix = uniquePrefix(name);
+  afterAll(async () => {
+    await deleteUnder(prefix);
+  });
+  return prefix;
+}
