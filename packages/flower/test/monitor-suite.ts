@@ -22,7 +22,7 @@ export function runMonitorSuite(transport: Transport): void {
       const worker = await c.startWorker();
       const online = await waitFor(async () => {
         const overview = await c.getJson<{ workers: WorkerJson[] }>('/api/ui/overview');
-        return overview.workers.find((w) => w.hostname === worker.hostname && w.online && w.registered.length > 0);
+        return overview.workers.find((w) => w.hostname === worker.hostname && w.online && w.registered.length > 0 && w.queues.length > 0 && w.pool.maxConcurrency !== null);
       }, { message: 'the worker online with its registered tasks' });
       expect(online.registered).toContain('flower.add');
       expect(online.queues).toContain(c.queue);
