@@ -5,6 +5,7 @@
  */
 import { DeleteQueueCommand, ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DeleteTopicCommand, ListTopicsCommand, SNSClient } from '@aws-sdk/client-sns';
+import { Redis } from 'ioredis';
 import { afterAll } from 'vitest';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
@@ -40,11 +41,27 @@ export async function deleteUnder(prefix: string): Promise<void> {
   }
 }
 
-/** This file's prefix, with its queues and topics deleted after the file. */
+/** Delete the Redis keys under a prefix in a results database. */
+export async function deleteKeys(url: string, pattern: string): Promise<void> {
+  const client = new Redis(url, { maxRetriesPerRequest: 5 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await client.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** This file's prefix, with its queues, topics and (tq) results deleted after the file. */
 export function testPrefix(name: string): string {
   const prefix = uniquePrefix(name);
   afterAll(async () => {
     await deleteUnder(prefix);
+    await deleteKeys(RESULTS.tq, `${prefix}*`);
   });
   return prefix;
 }
