@@ -4,7 +4,7 @@
  * base64, not JSON, an unknown task, pickle) are rejected with a reason into the queue's
  * redrive-policy DLQ while the worker goes on.
  */
-import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, type QueueAttributeName } from '@aws-sdk/client-sqs';
 import { createApp } from '@tq/core';
 import { createTaskMessage, encodeTaskMessage, type RawMessage } from '@tq/protocol';
 import { recordingLogger, uniqueName, waitFor } from '@tq/testing';
@@ -49,8 +49,8 @@ async function start(queue: string, logger = recordingLogger()) {
   return { app, worker, runs, logger, broker: (await app.getBroker()) as SqsBroker };
 }
 
-async function attribute(url: string, name: string): Promise<string | undefined> {
-  return (await rawSqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: [name as 'All'] }))).Attributes?.[name];
+async function attribute(url: string, name: QueueAttributeName): Promise<string | undefined> {
+  return (await rawSqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: [name] }))).Attributes?.[name];
 }
 
 /** A message as a Python client publishes an ETA task: no DelaySeconds, the worker holds it. */
