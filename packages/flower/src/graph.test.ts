@@ -1,4 +1,5 @@
-import { State, type CeleryEvent } from '@tq/core';
+import { State } from '@tq/core';
+import type { CeleryEvent } from '@tq/protocol';
 import { describe, expect, it } from 'vitest';
 import { workflowGraph } from './graph.js';
 
