@@ -17,12 +17,21 @@ export interface PythonEnv {
   brokerUrl: string;
   backendUrl?: string | null;
   queue?: string;
+  /** The interpreter (default `pythonExecutable()`), e.g. TQ_PYTHON_VENV for the SQS peer. */
+  python?: string;
+  /** Directories searched before `python/` (an adapter's own app module). */
+  pythonPath?: string[];
+  /** The module `celery -A` loads (default `interop_app`). */
+  appModule?: string;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
 }
 
 function envFor(options: PythonEnv): NodeJS.ProcessEnv {
   return {
     ...process.env,
-    PYTHONPATH: PYTHON_DIR,
+    ...options.env,
+    PYTHONPATH: [...(options.pythonPath ?? []), PYTHON_DIR].join(':'),
     PYTHONUNBUFFERED: '1',
     TQ_BROKER_URL: options.brokerUrl,
     TQ_BACKEND_URL: options.backendUrl ?? '',
@@ -36,7 +45,7 @@ function envFor(options: PythonEnv): NodeJS.ProcessEnv {
  */
 export function runPython(code: string, options: PythonEnv & { timeout?: number }): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(pythonExecutable(), ['-c', code], { env: envFor(options), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(options.python ?? pythonExecutable(), ['-c', code], { env: envFor(options), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -87,7 +96,7 @@ export interface PythonWorkerOptions extends PythonEnv {
 export function startPythonWorker(options: PythonWorkerOptions): Promise<PythonWorker> {
   const name = options.nodename ?? `py-${Math.random().toString(36).slice(2, 8)}@%h`;
   const args = [
-    '-m', 'celery', '-A', 'interop_app', 'worker',
+    '-m', 'celery', '-A', options.appModule ?? 'interop_app', 'worker',
     '--loglevel', 'INFO',
     '-P', options.pool ?? 'threads',
     '-c', String(options.concurrency ?? 4),
@@ -96,7 +105,7 @@ export function startPythonWorker(options: PythonWorkerOptions): Promise<PythonW
     '-Q', (options.queues ?? [options.queue ?? 'celery']).join(','),
   ];
   if (options.events) args.push('-E');
-  const child = spawn(pythonExecutable(), args, { env: envFor(options), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(options.python ?? pythonExecutable(), args, { env: envFor(options), stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

@@ -5,6 +5,8 @@
  */
 import { DeleteQueueCommand, ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DeleteTopicCommand, ListTopicsCommand, SNSClient } from '@aws-sdk/client-sns';
+import { fileURLToPath } from 'node:url';
+import type { PythonEnv } from '@tq/testing';
 import { Redis } from 'ioredis';
 import { afterAll } from 'vitest';
 
@@ -64,4 +66,28 @@ export function testPrefix(name: string): string {
     await deleteKeys(RESULTS.tq, `${prefix}*`);
   });
   return prefix;
+}
+
+const PYTHON_DIR = fileURLToPath(new URL('./python/', import.meta.url));
+
+/**
+ * The Python Celery peer on SQS: the venv with boto3 (TQ_PYTHON_VENV), this package's
+ * `sqs_interop_app` (kombu's SQS transport, consuming through boto3), the test's queue and
+ * prefix, results in Redis.
+ */
+export function pythonOnSqs(queue: string, prefix: string): PythonEnv {
+  return {
+    brokerUrl: SQS_URL,
+    backendUrl: RESULTS.python,
+    queue,
+    python: process.env['TQ_PYTHON_VENV'] ?? '/tmp/tq-services/pyvenv/bin/python',
+    pythonPath: [PYTHON_DIR],
+    appModule: 'sqs_interop_app',
+    env: { TQ_SQS_OPTIONS: JSON.stringify({ queue_name_prefix: prefix, region: 'us-east-1', wait_time_seconds: 1, is_secure: false }) },
+  };
+}
+
+/** Remove the results Python and tq stored for interop tests (their keys have no prefix). */
+export async function deletePythonResults(): Promise<void> {
+  for (const pattern of ['celery-task-meta-*', 'celery-taskset-meta-*', 'chord-unlock-*']) await deleteKeys(RESULTS.python, pattern);
 }
