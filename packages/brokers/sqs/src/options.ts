@@ -46,6 +46,11 @@ export interface SqsBrokerOptions {
   maxReceiveCount?: number;
   /** Milliseconds acknowledgements wait to share a DeleteMessageBatch (default 5). */
   ackBatchWindow?: number;
+  /**
+   * Long polls a consumer keeps in flight per queue when its prefetch has room for more than ten
+   * messages (default 4). Each idle poll is one API call per `waitTimeSeconds`.
+   */
+  receivePolls?: number;
 }
 
 export interface ResolvedOptions {
@@ -61,6 +66,7 @@ export interface ResolvedOptions {
   fanout: boolean;
   maxReceiveCount: number;
   ackBatchWindow: number;
+  receivePolls: number;
   /** The endpoint for logs and errors, without credentials. */
   display: string;
 }
@@ -77,6 +83,7 @@ const ALIASES: Record<string, string> = {
   supports_fanout: 'supportsFanout',
   max_receive_count: 'maxReceiveCount',
   ack_batch_window: 'ackBatchWindow',
+  receive_polls: 'receivePolls',
   access_key_id: 'accessKeyId',
   secret_access_key: 'secretAccessKey',
   session_token: 'sessionToken',
@@ -133,6 +140,8 @@ export function resolveOptions(url: string, raw: Record<string, unknown> = {}): 
   if (typeof attributes !== 'object' || attributes === null) fail('sqsCreationAttributes must map attribute names to values');
   const maxReceiveCount = o['maxReceiveCount'] ?? 5;
   if (!Number.isInteger(maxReceiveCount) || (maxReceiveCount as number) < 1) fail('maxReceiveCount must be a positive integer');
+  const receivePolls = o['receivePolls'] ?? 4;
+  if (!Number.isInteger(receivePolls) || (receivePolls as number) < 1) fail('receivePolls must be a positive integer');
   return {
     region,
     endpoint,
@@ -146,6 +155,7 @@ export function resolveOptions(url: string, raw: Record<string, unknown> = {}): 
     fanout: o['supportsFanout'] !== false,
     maxReceiveCount: maxReceiveCount as number,
     ackBatchWindow: seconds(o['ackBatchWindow'], 'ackBatchWindow', 5, 1000),
+    receivePolls: receivePolls as number,
     display: endpoint ?? `sqs.${region}.amazonaws.com`,
   };
 }

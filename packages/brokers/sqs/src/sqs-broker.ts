@@ -664,6 +664,8 @@ export class SqsConsumer implements Consumer {
   inflight = 0;
   private reserved = 0;
   private readonly loops = new Map<string, { active: boolean; done: Promise<void> }>();
+  /** Long polls in flight per queue: enough for the prefetch, ten messages each, at most `receivePolls`. */
+  private readonly polls: number;
   private waiters: Array<() => void> = [];
   private stopped = false;
 
@@ -672,7 +674,9 @@ export class SqsConsumer implements Consumer {
     private readonly names: string[],
     readonly onMessage: (delivery: Delivery) => void,
     private prefetch: number,
-  ) {}
+  ) {
+    this.polls = prefetch > 0 ? Math.max(1, Math.min(broker.options.receivePolls, Math.ceil(prefetch / SQS_BATCH_LIMIT))) : 1;
+  }
 
   get queues(): readonly string[] {
     return [...this.loops.entries()].filter(([, l]) => l.active).map(([name]) => name);
@@ -686,7 +690,11 @@ export class SqsConsumer implements Consumer {
     const existing = this.loops.get(name);
     if (existing?.active) return;
     const state = { active: true, done: Promise.resolve() };
-    state.done = this.run(name, state).catch((err: unknown) => this.broker.logger.error(`[broker-sqs] the consumer of ${name} stopped: ${(err as Error).message}`));
+    const loops: Array<Promise<void>> = [];
+    for (let i = 0; i < this.polls; i++) {
+      loops.push(this.run(name, state).catch((err: unknown) => this.broker.logger.error(`[broker-sqs] the consumer of ${name} stopped: ${(err as Error).message}`)));
+    }
+    state.done = Promise.all(loops).then(() => undefined);
     this.loops.set(name, state);
   }
 

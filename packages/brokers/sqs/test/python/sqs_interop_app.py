@@ -30,3 +30,24 @@ from interop_app import *  # noqa: E402,F401,F403  (registers the py.* tasks)
 from interop_app import app  # noqa: E402
 
 app.conf.broker_transport_options = json.loads(os.environ.get('TQ_SQS_OPTIONS') or '{}')
+
+if os.environ.get('TQ_SQS_CALLS_FILE'):
+    # The benchmark's API-call count: every botocore call this process makes (one line per process).
+    import atexit
+
+    from botocore.client import BaseClient
+
+    _calls = {'n': 0}
+    _make_api_call = BaseClient._make_api_call
+
+    def _counting(self, operation_name, api_params):
+        _calls['n'] += 1
+        return _make_api_call(self, operation_name, api_params)
+
+    BaseClient._make_api_call = _counting
+
+    def _report():
+        with open(os.environ['TQ_SQS_CALLS_FILE'], 'a') as f:
+            f.write(f"{_calls['n']}\n")
+
+    atexit.register(_report)
