@@ -9,7 +9,7 @@ import { Inspector } from './inspector.js';
 import { Metrics } from './metrics.js';
 import { Stats } from './stats.js';
 import { StreamHub } from './stream.js';
-import { restoreTask, taskBytes, taskJson } from './task-json.js';
+import { canvasExtra, restoreTask, taskBytes, taskJson } from './task-json.js';
 import type { MonitorOptions, TaskJson, Totals, WorkerJson } from './types.js';
 import { emptyCounters, workerJson, type WorkerCounters } from './worker-json.js';
 
@@ -150,9 +150,9 @@ export class MonitorEngine {
 
   /** Put stored records back into the State, oldest first, so the newest stay when it is full. */
   restore(records: StoredTask[]): void {
-    for (const { task, updated } of records) {
+    for (const { task, updated, canvas } of records) {
       if (this.state.tasks.has(task.uuid)) continue;
-      const restored = restoreTask(task, updated);
+      const restored = restoreTask(task, updated, canvas);
       this.state.tasks.set(task.uuid, restored);
       if (task.name) this.taskNames.add(task.name);
     }
@@ -168,7 +168,9 @@ export class MonitorEngine {
       const records: StoredTask[] = [];
       for (const id of this.dirty) {
         const task = this.state.task(id);
-        if (task) records.push({ task: taskJson(task), updated: task.lastUpdate });
+        if (!task) continue;
+        const canvas = canvasExtra(task);
+        records.push({ task: taskJson(task), updated: task.lastUpdate, ...(canvas ? { canvas } : {}) });
       }
       this.dirty.clear();
       try {

@@ -39,3 +39,37 @@ describe('workflow graph', () => {
     expect(workflowGraph(state, 'nope')).toBeNull();
   });
 });
+
+describe('workflow graph from canvas fields', () => {
+  it('links a top-level chord whose tasks share no parent or root, with its body still pending', () => {
+    const state = new State();
+    feed(state, [
+      { type: 'task-received', uuid: 'h1', name: 'add', root_id: 'h1', parent_id: null, group: 'g', chord: 'body' },
+      { type: 'task-received', uuid: 'h2', name: 'add', root_id: 'h2', parent_id: null, group: 'g', chord: 'body' },
+      { type: 'task-succeeded', uuid: 'h1' },
+      { type: 'task-received', uuid: 'c1', name: 'first', root_id: 'c1', parent_id: null, chain_next: 'c2', callbacks: ['cb'] },
+    ]);
+    const graph = workflowGraph(state, 'h2')!;
+    expect(graph.nodes).toEqual(
+      expect.arrayContaining([
+        { id: 'group:g', name: null, state: 'PENDING', kind: 'group' },
+        { id: 'body', name: null, state: 'PENDING', kind: 'chord-body' },
+        { id: 'h1', name: 'add', state: 'SUCCESS', kind: 'task' },
+      ]),
+    );
+    expect(graph.edges).toEqual(
+      expect.arrayContaining([
+        { from: 'group:g', to: 'h1', kind: 'group' },
+        { from: 'group:g', to: 'h2', kind: 'group' },
+        { from: 'h1', to: 'body', kind: 'chord' },
+        { from: 'h2', to: 'body', kind: 'chord' },
+      ]),
+    );
+    expect(graph.nodes.some((n) => n.id === 'c1')).toBe(false);
+    const chain = workflowGraph(state, 'c1')!;
+    expect(chain.edges).toEqual([
+      { from: 'c1', to: 'c2', kind: 'chain' },
+      { from: 'c1', to: 'cb', kind: 'callback' },
+    ]);
+  });
+});

@@ -38,8 +38,17 @@ export function flowerTaskDict(task: EventTask): Record<string, unknown> {
   return task.asDict();
 }
 
+/** The event fields that link a task into its workflow (see graph.ts), kept with its record. */
+export const CANVAS_FIELDS = ['group', 'chord', 'chain_next', 'callbacks'] as const;
+
+export function canvasExtra(task: EventTask): Record<string, unknown> | undefined {
+  let out: Record<string, unknown> | undefined;
+  for (const key of CANVAS_FIELDS) if (task.extra[key] !== undefined) (out ??= {})[key] = task.extra[key];
+  return out;
+}
+
 /** A stored record back as an events-State task (timestamps kept, so later events merge correctly). */
-export function restoreTask(json: TaskJson, lastUpdate: number): EventTask {
+export function restoreTask(json: TaskJson, lastUpdate: number, canvas?: Record<string, unknown>): EventTask {
   const task = new EventTask(json.uuid);
   task.name = json.name;
   task.state = json.state;
@@ -64,6 +73,7 @@ export function restoreTask(json: TaskJson, lastUpdate: number): EventTask {
   task.rootId = json.rootId;
   for (const child of json.children ?? []) task.children.add(child);
   task.lastUpdate = lastUpdate;
+  if (canvas) for (const key of CANVAS_FIELDS) if (canvas[key] !== undefined) task.extra[key] = canvas[key];
   return task;
 }
 

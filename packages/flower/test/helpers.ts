@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { createApp, type App, type AppConfig } from '@tq/core';
 import { uniqueName, waitFor } from '@tq/testing';
 import { Worker, type WorkerOptions } from '@tq/worker';
-import { createMonitor, type Monitor, type MonitorOptions } from '../src/index.js';
+import { createMonitor, type Monitor, type MonitorOptions, type TaskJson } from '../src/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const FIXTURE = join(here, 'fixtures', 'app.ts');
@@ -140,12 +140,12 @@ export async function startCluster(transport: Transport, options: MonitorOptions
 }
 
 /** Wait until the monitor lists a task in a state. */
-export function waitForTask(cluster: Cluster, id: string, state: string, timeout = 15_000) {
+export function waitForTask(cluster: Cluster, id: string, state: string, timeout = 15_000): Promise<TaskJson> {
   return waitFor(
     async () => {
       const res = await cluster.get(`/api/ui/tasks/${id}`);
       if (res.status !== 200) return null;
-      const task = (await res.json()) as { state: string };
+      const task = (await res.json()) as TaskJson;
       return task.state === state ? task : null;
     },
     { timeout, message: `task ${id} in state ${state}` },

@@ -11,6 +11,8 @@ export interface StoredTask {
   task: TaskJson;
   /** Epoch seconds of the last event about it (the order of the history). */
   updated: number;
+  /** The canvas links its events carried (`group`, `chord`, `chain_next`, `callbacks`), for the graph after a restart. */
+  canvas?: Record<string, unknown>;
 }
 
 export interface ResolvedRetention {

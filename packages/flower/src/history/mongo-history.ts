@@ -12,6 +12,7 @@ interface Doc {
   _id: string;
   updated: number;
   task: TaskJson;
+  canvas?: Record<string, unknown>;
 }
 
 export class MongoHistory implements HistoryStore {
@@ -45,13 +46,13 @@ export class MongoHistory implements HistoryStore {
 
   async load(limit: number): Promise<StoredTask[]> {
     const docs = await this.collection.find({}).sort({ updated: -1 }).limit(limit).toArray();
-    return docs.reverse().map((d) => ({ task: d.task, updated: d.updated }));
+    return docs.reverse().map((d) => ({ task: d.task, updated: d.updated, ...(d.canvas ? { canvas: d.canvas } : {}) }));
   }
 
   async save(records: StoredTask[]): Promise<void> {
     if (records.length === 0) return;
     await this.collection.bulkWrite(
-      records.map((r) => ({ replaceOne: { filter: { _id: r.task.uuid }, replacement: { _id: r.task.uuid, updated: r.updated, task: r.task }, upsert: true } })),
+      records.map((r) => ({ replaceOne: { filter: { _id: r.task.uuid }, replacement: { _id: r.task.uuid, updated: r.updated, task: r.task, ...(r.canvas ? { canvas: r.canvas } : {}) }, upsert: true } })),
       { ordered: false },
     );
   }

@@ -45,7 +45,8 @@ export class RedisHistory implements HistoryStore {
         values.forEach((text, j) => {
           if (text === null) return;
           try {
-            out.push({ task: JSON.parse(text) as TaskJson, updated: Number(slice[j * 2 + 1]) });
+            const { canvas, ...task } = JSON.parse(text) as TaskJson & { canvas?: Record<string, unknown> };
+            out.push({ task, updated: Number(slice[j * 2 + 1]), ...(canvas ? { canvas } : {}) });
           } catch {
             // An unreadable record is skipped; the next event about the task rewrites it.
           }
@@ -63,7 +64,7 @@ export class RedisHistory implements HistoryStore {
         const hash: string[] = [];
         const scores: Array<string | number> = [];
         for (const r of records.slice(i, i + CHUNK)) {
-          hash.push(r.task.uuid, JSON.stringify(r.task));
+          hash.push(r.task.uuid, JSON.stringify(r.canvas ? { ...r.task, canvas: r.canvas } : r.task));
           scores.push(r.updated, r.task.uuid);
         }
         pipeline.hset(this.tasksKey, ...hash);

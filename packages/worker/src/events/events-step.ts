@@ -150,6 +150,7 @@ export function eventsStep(options: EventsStepOptions = {}): EventsStep {
           retries: h.retries ?? 0,
           eta: h.eta,
           expires: h.expires,
+          ...canvasFields(r),
         });
       };
       unsubscribe.push(
@@ -222,4 +223,28 @@ function registerControl(worker: Worker, events: EventsController): void {
     await events.heartbeat();
     return null;
   });
+}
+
+/**
+ * Where a task sits in a workflow, from its message (not in Celery's task-received, which
+ * monitors ignore when unknown): its group, the chord body it feeds, the next task of its chain
+ * and its link callbacks, by task id. A top-level chord's header and body share no parent or
+ * root id, so without these a monitor cannot draw it. Only fields that apply are added.
+ */
+function canvasFields(r: RequestInfo): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const idOf = (sig: unknown): string | null => {
+    const id = (sig as { options?: { task_id?: unknown } } | null)?.options?.task_id;
+    return typeof id === 'string' ? id : null;
+  };
+  const { embed, headers } = r.message;
+  if (typeof headers.group === 'string') out['group'] = headers.group;
+  const chord = idOf(embed.chord);
+  if (chord) out['chord'] = chord;
+  // Celery keeps the rest of a chain reversed: the next task is the last element.
+  const next = embed.chain?.length ? idOf(embed.chain[embed.chain.length - 1]) : null;
+  if (next) out['chain_next'] = next;
+  const callbacks = (embed.callbacks ?? []).map(idOf).filter((id): id is string => id !== null);
+  if (callbacks.length) out['callbacks'] = callbacks;
+  return out;
 }
