@@ -121,18 +121,19 @@ function predefined(raw: unknown): Map<string, PredefinedQueue> {
 }
 
 export function resolveOptions(url: string, raw: Record<string, unknown> = {}): ResolvedOptions {
-  let parsed: URL;
-  try {
-    parsed = new URL(url.replace(/^sqs:\/\//i, 'http://'));
-  } catch {
-    throw new ConfigurationError(`${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))} is not an SQS URL (expected sqs://, sqs://KEY:SECRET@ or sqs://KEY:SECRET@host:port)`);
+  // Not `new URL`: `sqs://` and `sqs://KEY:SECRET@` have no host, and a secret may hold `/`.
+  const m = /^sqs:\/\/(?:(.*)@)?([^/?#@]*)[/?#]?.*$/is.exec(url.trim());
+  if (!m) {
+    throw new ConfigurationError(`${JSON.stringify(url.replace(/\/\/.*@/, '//***@'))} is not an SQS URL (expected sqs://, sqs://KEY:SECRET@ or sqs://KEY:SECRET@host:port)`);
   }
   const o = camel(raw);
-  const user = decodeURIComponent(parsed.username);
-  const password = decodeURIComponent(parsed.password);
+  const [userinfo = '', host = ''] = [m[1], m[2]];
+  const colon = userinfo.indexOf(':');
+  const user = decodeURIComponent(colon === -1 ? userinfo : userinfo.slice(0, colon));
+  const password = colon === -1 ? '' : decodeURIComponent(userinfo.slice(colon + 1));
   const secure = o['isSecure'] === true;
   let endpoint = typeof o['endpointUrl'] === 'string' && o['endpointUrl'] ? o['endpointUrl'] : undefined;
-  if (!endpoint && parsed.hostname) endpoint = `${secure ? 'https' : 'http'}://${parsed.host}`;
+  if (!endpoint && host) endpoint = `${secure ? 'https' : 'http'}://${host}`;
   const region = typeof o['region'] === 'string' && o['region'] ? o['region'] : (process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? 'us-east-1');
   const prefix = o['queueNamePrefix'] ?? '';
   if (typeof prefix !== 'string') fail('queueNamePrefix must be a string');
