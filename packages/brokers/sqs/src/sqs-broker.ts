@@ -100,7 +100,7 @@ function messageAttributes(raw: unknown): Record<string, MessageAttributeValue> 
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
-interface QueueInfo {
+export interface QueueInfo {
   url: string;
   client: SQSClient;
   fifo: boolean;
@@ -439,8 +439,7 @@ export class SqsBroker implements Broker {
   }
 
   /** Hand a received message to its consumer, or reject it with a logged reason if it is not a kombu message. */
-  deliver(consumer: SqsConsumer, queue: string, sqs: Message): void {
-    const info = this.queues.get(queue)!;
+  deliver(consumer: SqsConsumer, queue: string, sqs: Message, info: QueueInfo): void {
     let decoded: DecodedEnvelope;
     try {
       decoded = decodeSqsBody(sqs.Body ?? '', queue);
@@ -454,7 +453,7 @@ export class SqsBroker implements Broker {
     if (sqs.MessageAttributes && decoded.message.properties['message_attributes'] === undefined) {
       decoded.message.properties['message_attributes'] = sqs.MessageAttributes;
     }
-    const delivery = new SqsDelivery(this, consumer, queue, info.url, sqs, decoded);
+    const delivery = new SqsDelivery(this, consumer, queue, info, sqs, decoded);
     this.unsettled.add(delivery);
     consumer.inflight++;
     try {
@@ -475,7 +474,7 @@ export class SqsBroker implements Broker {
     };
     if (how === 'ack') return this.deletes.add(delivery.url, handle).catch(fail('acknowledge'));
     if (how === 'requeue') return this.visibility.add(delivery.url, { handle, timeout: 0 }).catch(fail('requeue'));
-    return this.drop(delivery.queue, this.queues.get(delivery.queue)!, delivery.sqs, null);
+    return this.drop(delivery.queue, delivery.queueInfo, delivery.sqs, null);
   }
 
   /** reject(false): into the queue's redrive-policy DLQ when it has one, then deleted. */
@@ -625,16 +624,18 @@ export class SqsDelivery implements Delivery {
   readonly message: RawMessage;
   readonly info: DeliveryInfo;
   readonly deliveryTag: string;
+  readonly url: string;
   settled = false;
 
   constructor(
     private readonly broker: SqsBroker,
     readonly consumer: SqsConsumer,
     readonly queue: string,
-    readonly url: string,
+    readonly queueInfo: QueueInfo,
     readonly sqs: Message,
     decoded: DecodedEnvelope,
   ) {
+    this.url = queueInfo.url;
     this.message = decoded.message;
     this.deliveryTag = sqs.ReceiptHandle ?? '';
     const receives = Number(sqs.Attributes?.['ApproximateReceiveCount'] ?? 1);
@@ -741,10 +742,12 @@ export class SqsConsumer implements Consumer {
         failures = 0;
       }
       if (!state.active || this.stopped) {
-        if (messages.length > 0) await this.broker.giveBack(this.broker.known(name)!.url, messages).catch(() => undefined);
+        const info = this.broker.known(name);
+        if (info && messages.length > 0) await this.broker.giveBack(info.url, messages).catch(() => undefined);
         break;
       }
-      for (const message of messages) this.broker.deliver(this, name, message);
+      const info = this.broker.known(name);
+      if (info) for (const message of messages) this.broker.deliver(this, name, message, info);
     }
   }
 
