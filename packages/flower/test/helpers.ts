@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { createApp, type App, type AppConfig } from '@tq/core';
 import { uniqueName, waitFor } from '@tq/testing';
 import { Worker, type WorkerOptions } from '@tq/worker';
+import { Redis } from 'ioredis';
 import { createMonitor, type Monitor, type MonitorOptions, type TaskJson } from '../src/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -25,10 +26,19 @@ export interface Transport {
   name: string;
   broker: string;
   backend: string;
+  brokerTransportOptions?: (prefix: string) => Record<string, unknown>;
 }
 
 export const REDIS: Transport = { name: 'redis', broker: redisUrl(DB.broker), backend: redisUrl(DB.backend) };
 export const RABBITMQ: Transport = { name: 'rabbitmq', broker: AMQP_URL, backend: redisUrl(DB.backend) };
+const SQS_ENDPOINT = new URL(process.env['TQ_SQS_ENDPOINT'] ?? 'http://127.0.0.1:9324');
+/** fauxqs takes any credentials; queue names get a per-test prefix (SQS allows letters, digits, - and _). */
+export const SQS: Transport = {
+  name: 'sqs',
+  broker: `sqs://test:test@${SQS_ENDPOINT.host}`,
+  backend: redisUrl(DB.backend),
+  brokerTransportOptions: (prefix) => ({ queueNamePrefix: `${prefix.replace(/[^A-Za-z0-9_-]/g, '-')}`, waitTimeSeconds: 1 }),
+};
 
 export interface Cluster {
   queue: string;
@@ -64,7 +74,11 @@ export function registerTasks(app: App): void {
 export async function startCluster(transport: Transport, options: MonitorOptions & { auth?: MonitorOptions['auth'] } = {}): Promise<Cluster> {
   const queue = uniqueName(`flower-${transport.name}`);
   const prefix = `tqtest:flower:${queue}:`;
-  const transportOptions = transport.broker.startsWith('redis') ? { brokerTransportOptions: { globalKeyprefix: prefix } } : {};
+  const transportOptions = transport.brokerTransportOptions
+    ? { brokerTransportOptions: transport.brokerTransportOptions(prefix) }
+    : transport.broker.startsWith('redis')
+      ? { brokerTransportOptions: { globalKeyprefix: prefix } }
+      : {};
   const config: AppConfig = {
     main: 'flowertest',
     broker: transport.broker,
@@ -133,10 +147,30 @@ export async function startCluster(transport: Transport, options: MonitorOptions
       await Promise.all(workers.map((w) => w.stop({ timeout: 5 }).catch(() => undefined)));
       await monitor.close();
       await Promise.all(apps.map((a) => a.close()));
+      // The test's queue, and on Redis every key under its prefix (bindings, results).
+      const broker = (await client.getBroker()) as Awaited<ReturnType<App['getBroker']>> & { deleteQueue?(queue: string): Promise<void> };
+      await broker.purge?.(queue).catch(() => undefined);
+      await broker.deleteQueue?.(queue).catch(() => undefined);
       await client.close();
+      for (const url of new Set([transport.broker, transport.backend].filter((u) => u.startsWith('redis')))) await deleteKeys(url, `${prefix}*`);
     },
   };
   return cluster;
+}
+
+/** Delete every key matching a pattern in one Redis db. */
+export async function deleteKeys(url: string, pattern: string): Promise<void> {
+  const raw = new Redis(url);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await raw.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await raw.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    raw.disconnect();
+  }
 }
 
 /** Wait until the monitor lists a task in a state. */

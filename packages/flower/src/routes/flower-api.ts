@@ -6,6 +6,7 @@
 import { isTqError, type ApplyOptions } from '@tq/core';
 import { Hono, type Context } from 'hono';
 import { flowerTaskDict } from '../task-json.js';
+import { maskSecrets } from '../worker-json.js';
 import { queryTasks, isSortField, type TaskFilter } from '../task-query.js';
 import { argument, HttpError, intArgument, truthy, type MonitorEnv, type RouteContext } from './context.js';
 
@@ -86,9 +87,9 @@ export function flowerApi(ctx: RouteContext): Hono<MonitorEnv> {
     if (workername) {
       const info = engine.inspector.workers.get(workername);
       if (!info && !engine.state.worker(workername)) throw new HttpError(404, `Unknown worker '${workername}'`);
-      return c.json({ [workername]: info ?? {} });
+      return c.json({ [workername]: maskSecrets(info ?? {}) });
     }
-    return c.json(Object.fromEntries(engine.inspector.workers));
+    return c.json(maskSecrets(Object.fromEntries(engine.inspector.workers)));
   });
 
   api.get('/api/tasks', (c) => {
