@@ -102,7 +102,7 @@ export class SnsFanout {
     await info.client.send(new SetQueueAttributesCommand({ QueueUrl: info.url, Attributes: { Policy: JSON.stringify(policy) } })).catch((err: unknown) => {
       broker.logger.warn(`[broker-sqs] could not let ${topicArn} send to ${info.url} (queue policy): ${(err as Error).message}`);
     });
-    const consumer = await broker.consume(
+    const consumer = await broker.startConsumer(
       [declaration],
       (delivery) => {
         void delivery.ack().catch(() => undefined);
@@ -114,7 +114,8 @@ export class SnsFanout {
           broker.logger.error(`[broker-sqs] a subscriber of exchange ${JSON.stringify(exchange)} threw: ${(err as Error).message}`);
         }
       },
-      { prefetch: 0, tag: queueName },
+      0,
+      true,
     );
     let closed = false;
     const subscription: Subscription = {

@@ -411,16 +411,25 @@ export class SqsBroker implements Broker {
 
   // -- consuming ---------------------------------------------------------------------------
 
-  async consume(queues: QueueDeclaration[], onMessage: (delivery: Delivery) => void, options: ConsumeOptions): Promise<Consumer> {
+  consume(queues: QueueDeclaration[], onMessage: (delivery: Delivery) => void, options: ConsumeOptions): Promise<Consumer> {
+    return this.startConsumer(queues, onMessage, options.prefetch, false);
+  }
+
+  /**
+   * `abortable`: cancelling aborts the polls in flight instead of waiting for them. Only for
+   * broadcast copies (subscriber queues), which may be lost: a task message an aborted poll took
+   * would stay invisible for the whole visibility timeout.
+   */
+  async startConsumer(queues: QueueDeclaration[], onMessage: (delivery: Delivery) => void, prefetch: number, abortable: boolean): Promise<SqsConsumer> {
     if (this.closed) throw new BrokerError('[broker-sqs] the SQS broker is closed', { retryable: false });
     for (const queue of queues) await this.declareQueue(queue);
-    const consumer = new SqsConsumer(this, queues.map((q) => q.name), onMessage, options.prefetch);
+    const consumer = new SqsConsumer(this, queues.map((q) => q.name), onMessage, prefetch, abortable ? new AbortController() : null);
     this.consumers.add(consumer);
     consumer.start();
     return consumer;
   }
 
-  async receive(queue: string, max: number): Promise<Message[]> {
+  async receive(queue: string, max: number, signal?: AbortSignal): Promise<Message[]> {
     const info = await this.queueInfo(queue);
     try {
       const reply = await info.client.send(
@@ -431,6 +440,7 @@ export class SqsBroker implements Broker {
           MessageSystemAttributeNames: info.fifo ? ['ApproximateReceiveCount', 'MessageGroupId'] : ['ApproximateReceiveCount'],
           MessageAttributeNames: ['All'],
         }),
+        signal ? { abortSignal: signal } : {},
       );
       return reply.Messages ?? [];
     } catch (err) {
@@ -675,6 +685,7 @@ export class SqsConsumer implements Consumer {
     private readonly names: string[],
     readonly onMessage: (delivery: Delivery) => void,
     private prefetch: number,
+    private readonly abort: AbortController | null,
   ) {
     this.polls = prefetch > 0 ? Math.max(1, Math.min(broker.options.receivePolls, Math.ceil(prefetch / SQS_BATCH_LIMIT))) : 1;
   }
@@ -726,7 +737,7 @@ export class SqsConsumer implements Consumer {
       this.reserved += room;
       let messages: Message[];
       try {
-        messages = await this.broker.receive(name, room);
+        messages = await this.broker.receive(name, room, this.abort?.signal);
       } catch (err) {
         this.reserved -= room;
         if (!state.active || this.stopped) break;
@@ -772,6 +783,7 @@ export class SqsConsumer implements Consumer {
   /** Stop polling; resolves once every poll in flight has returned (within waitTimeSeconds). */
   async cancel(): Promise<void> {
     this.stopped = true;
+    this.abort?.abort();
     this.wake();
     for (const loop of this.loops.values()) loop.active = false;
     await Promise.all([...this.loops.values()].map((l) => l.done));
