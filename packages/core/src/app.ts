@@ -252,6 +252,25 @@ export class App {
     return new AsyncResult<R>(id, this);
   }
 
+  /**
+   * Send many tasks in one call (tq's bulk publish; Celery has none): every message is built and
+   * checked first, then all are published together, so the Redis broker sends them as a few
+   * pipelined LPUSHes. Resolves with one result per call, in order, once the broker has them all.
+   * In eager mode each registered task runs here instead, one after the other.
+   */
+  async sendTasks<R = unknown>(calls: ReadonlyArray<{ name: string; args?: readonly unknown[]; options?: ApplyOptions }>): Promise<AsyncResult<R>[]> {
+    if (this.conf.taskAlwaysEager) {
+      const out: AsyncResult<R>[] = [];
+      for (const call of calls) out.push(await this.sendTask<R>(call.name, call.args ?? [], call.options ?? {}));
+      return out;
+    }
+    const ids = await this.producer.sendMany(calls.map((call) => {
+      const task = this.tasks.get(call.name);
+      return { name: call.name, args: call.args ?? [], ...(call.options ? { options: call.options } : {}), ...(task ? { task } : {}) };
+    }));
+    return ids.map((id) => new AsyncResult<R>(id, this));
+  }
+
   /** Run a task in this process now (Celery's `apply` and eager mode). */
   async applyEager<R>(task: AnyTask, args: readonly unknown[], options: ApplyOptions = {}): Promise<AsyncResult<R>> {
     const id = options.taskId ?? uuid();

@@ -3,7 +3,7 @@
  * message, routes it, and publishes it with the retry policy. Inside a running task it also
  * records the parent/root ids and the new task as a child, as Celery does.
  */
-import { argsRepr, createTaskMessage, encodeTaskMessage, kwargsRepr, parsePyDatetime, type SignatureDict } from '@tq/protocol';
+import { argsRepr, createTaskMessage, encodeTaskMessage, kwargsRepr, parsePyDatetime, type RawMessage, type SignatureDict, type TaskMessage } from '@tq/protocol';
 import { signatureDicts, type ApplyOptions, type LinkTarget } from './apply-options.js';
 import type { App } from './app.js';
 import type { Broker, QueueDeclaration } from './broker.js';
@@ -11,6 +11,7 @@ import { DEFAULT_PUBLISH_RETRY_POLICY, type PublishRetryPolicy } from './config.
 import { toSeconds, toSecondsOrNull } from './duration.js';
 import { BrokerError, ConfigurationError, EncodeError, isTqError } from './errors.js';
 import { anonNodename, uuid } from './ids.js';
+import type { ResolvedRoute } from './routing.js';
 import type { AnyTask } from './task.js';
 
 /** What was sent, for `taskSent` listeners (events, logs). */
@@ -31,6 +32,21 @@ export interface SentTask {
   routingKey: string;
 }
 
+interface BuiltCall {
+  id: string;
+  name: string;
+  message: TaskMessage;
+  raw: RawMessage;
+  route: ResolvedRoute;
+  eta: Date | null;
+  now: number;
+  ignoreResult: boolean;
+  /** The running task to record this one as a child of, if any. */
+  parent: CurrentRequestLike | null;
+}
+
+type CurrentRequestLike = NonNullable<ReturnType<App['currentRequest']>>;
+
 function linkList(value: LinkTarget | LinkTarget[] | undefined): SignatureDict[] | null {
   if (value === undefined) return null;
   const list = signatureDicts(value);
@@ -47,6 +63,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 export class Producer {
   private readonly declared = new Set<string>();
+  private readonly declaring = new Map<string, Promise<void>>();
   readonly origin = anonNodename();
 
   constructor(private readonly app: App) {}
@@ -57,6 +74,94 @@ export class Producer {
    * past the retry policy.
    */
   async send(name: string, args: readonly unknown[], options: ApplyOptions, task?: AnyTask): Promise<string> {
+    const app = this.app;
+    const call = this.build(name, args, options, task, app.currentRequest());
+    if (!call.ignoreResult) {
+      // A backend that pushes results (Redis pub/sub, rpc reply queues) must listen before the
+      // task can finish, so it is created now if this is the app's first call.
+      const backend = app.backendIfReady() ?? (app.config.backend === null ? null : await app.getBackend());
+      const listening = backend?.onTaskCall?.(call.id);
+      if (listening) await listening;
+    }
+    const broker = app.brokerIfReady() ?? (await app.getBroker());
+    // Declared already (the usual case): straight to the publish, no extra step on the way.
+    if (this.declared.has(call.route.queue.name)) await this.publishWithRetry(broker, () => this.publishOnce(broker, call, null), this.retryPolicy(options), `${name}[${call.id}]`);
+    else await this.publishDeclared(broker, call, this.retryPolicy(options));
+    this.sent(call);
+    return call.id;
+  }
+
+  /**
+   * Send many task messages at once (`app.sendTasks`, `task.applyAsyncMany`): every message is
+   * built first (an encoding error rejects the whole call before anything is sent), the result
+   * backend listens for all of them in one step, and the publishes go out in the same event-loop
+   * turn, so brokers that coalesce (Redis: one LPUSH per queue and turn) send them in a few
+   * commands. Resolves with the ids in call order once the broker has every message; a publish
+   * that fails is retried on its own under the retry policy, and the first error past it rejects.
+   */
+  async sendMany(calls: ReadonlyArray<{ name: string; args: readonly unknown[]; options?: ApplyOptions; task?: AnyTask }>): Promise<string[]> {
+    if (calls.length === 0) return [];
+    const app = this.app;
+    const parent = app.currentRequest();
+    const built = calls.map((c) => this.build(c.name, c.args, c.options ?? {}, c.task, parent));
+    if (built.some((b) => !b.ignoreResult)) {
+      const backend = app.backendIfReady() ?? (app.config.backend === null ? null : await app.getBackend());
+      if (backend?.onTaskCall) {
+        const listening: Promise<void>[] = [];
+        for (const b of built) {
+          if (b.ignoreResult) continue;
+          const pending = backend.onTaskCall(b.id);
+          if (pending) listening.push(pending);
+        }
+        if (listening.length > 0) await Promise.all(listening);
+      }
+    }
+    const broker = app.brokerIfReady() ?? (await app.getBroker());
+    // A queue not declared yet is declared by the first call to it, before the others go out.
+    const firsts = new Set<number>();
+    const fresh = new Set<string>();
+    built.forEach((b, i) => {
+      const queue = b.route.queue.name;
+      if (this.declared.has(queue) || fresh.has(queue)) return;
+      fresh.add(queue);
+      firsts.add(i);
+    });
+    if (firsts.size > 0) await Promise.all([...firsts].map((i) => this.publishDeclared(broker, built[i]!, this.retryPolicy(calls[i]!.options ?? {}))));
+    // Then everything else in this turn. Calls sharing a batch share its promise, so one handler
+    // per distinct promise finds the ones to retry.
+    const attempts = new Map<Promise<void>, number[]>();
+    const failed: number[] = [];
+    built.forEach((b, i) => {
+      if (firsts.has(i)) return;
+      let attempt: Promise<void>;
+      try {
+        attempt = this.publishOnce(broker, b, null);
+      } catch {
+        failed.push(i);
+        return;
+      }
+      const group = attempts.get(attempt);
+      if (group) group.push(i);
+      else attempts.set(attempt, [i]);
+    });
+    await Promise.all(
+      [...attempts].map(([attempt, indices]) =>
+        attempt.then(
+          () => undefined,
+          () => {
+            failed.push(...indices);
+          },
+        ),
+      ),
+    );
+    failed.sort((a, b) => a - b);
+    for (const i of failed) await this.publishDeclared(broker, built[i]!, this.retryPolicy(calls[i]!.options ?? {}));
+    for (const b of built) this.sent(b);
+    return built.map((b) => b.id);
+  }
+
+  /** Everything about one call that does not need the broker: the message, encoded and routed. */
+  private build(name: string, args: readonly unknown[], options: ApplyOptions, task: AnyTask | undefined, parent: ReturnType<App['currentRequest']>): BuiltCall {
     if (!Array.isArray(args)) throw new ConfigurationError(`task args must be an array, got ${typeof args}`);
     const kwargs = options.kwargs ?? {};
     if (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs)) {
@@ -66,7 +171,6 @@ export class Producer {
     const conf = app.conf;
     const taskOptions = task?.options;
     const id = options.taskId ?? uuid();
-    const parent = app.currentRequest();
 
     let rootId = options.rootId;
     let parentId = options.parentId;
@@ -147,30 +251,29 @@ export class Producer {
       if (isTqError(err)) throw err;
       throw new EncodeError(`cannot encode the arguments of ${name}[${id}]: ${(err as Error).message}`, err);
     }
+    return { id, name, message, raw, route, eta, now, ignoreResult, parent: options.addToParent === false ? null : (parent ?? null) };
+  }
 
-    if (!ignoreResult) {
-      // A backend that pushes results (Redis pub/sub, rpc reply queues) must listen before the
-      // task can finish, so it is created now if this is the app's first call.
-      const backend = app.backendIfReady() ?? (app.config.backend === null ? null : await app.getBackend());
-      const listening = backend?.onTaskCall?.(id);
-      if (listening) await listening;
-    }
-    const broker = app.brokerIfReady() ?? (await app.getBroker());
-    const declare = this.declare(route.queue);
-    const deliverAt = eta && broker.capabilities.delayedDelivery && eta.getTime() > now ? eta.getTime() : undefined;
-    const retry = options.retry ?? conf.taskPublishRetry;
-    const policy = { ...DEFAULT_PUBLISH_RETRY_POLICY, ...conf.taskPublishRetryPolicy, ...(options.retryPolicy ?? {}) };
-    await this.publishWithRetry(broker, () =>
-      broker.publish(raw, route.target, { ...(declare ? { declare: [declare] } : {}), ...(deliverAt === undefined ? {} : { deliverAt }) }),
-      retry ? policy : null,
-      `${name}[${id}]`,
-    );
-    if (declare) this.declared.add(declare.name);
+  private publishOnce(broker: Broker, call: BuiltCall, declare: QueueDeclaration | null): Promise<void> {
+    // Core of every publish: no options object when there is nothing to say (the common case).
+    const deliverAt = call.eta && broker.capabilities.delayedDelivery && call.eta.getTime() > call.now ? call.eta.getTime() : undefined;
+    if (!declare && deliverAt === undefined) return broker.publish(call.raw, call.route.target);
+    return broker.publish(call.raw, call.route.target, { ...(declare ? { declare: [declare] } : {}), ...(deliverAt === undefined ? {} : { deliverAt }) });
+  }
 
-    if (parent && options.addToParent !== false) parent.children.push({ id, tuple: [[id, null], null] });
-    if (app.signals.has('taskSent')) app.signals.emit('taskSent', {
+  private retryPolicy(options: ApplyOptions): Required<PublishRetryPolicy> | null {
+    const conf = this.app.conf;
+    if (!(options.retry ?? conf.taskPublishRetry)) return null;
+    return { ...DEFAULT_PUBLISH_RETRY_POLICY, ...conf.taskPublishRetryPolicy, ...(options.retryPolicy ?? {}) };
+  }
+
+  /** After the broker has it: the parent's children and `taskSent` listeners. */
+  private sent(call: BuiltCall): void {
+    const { id, message, route, parent } = call;
+    if (parent) parent.children.push({ id, tuple: [[id, null], null] });
+    if (this.app.signals.has('taskSent')) this.app.signals.emit('taskSent', {
       id,
-      name,
+      name: call.name,
       args: message.args,
       kwargs: message.kwargs,
       argsrepr: message.headers.argsrepr,
@@ -184,11 +287,32 @@ export class Producer {
       exchange: route.target.exchange,
       routingKey: route.target.routingKey,
     });
-    return id;
   }
 
-  private declare(queue: QueueDeclaration): QueueDeclaration | null {
-    return this.declared.has(queue.name) ? null : queue;
+  /**
+   * Publish under the retry policy, declaring the call's queue with the first publish to it.
+   * Calls racing to a queue not declared yet wait for the first one instead of each declaring it
+   * (which would also keep every one of them off the broker's fast path).
+   */
+  private async publishDeclared(broker: Broker, call: BuiltCall, policy: Required<PublishRetryPolicy> | null): Promise<void> {
+    const queue = call.route.queue;
+    const what = `${call.name}[${call.id}]`;
+    if (!this.declared.has(queue.name)) {
+      const pending = this.declaring.get(queue.name);
+      if (pending) await pending.catch(() => undefined);
+    }
+    if (this.declared.has(queue.name)) {
+      await this.publishWithRetry(broker, () => this.publishOnce(broker, call, null), policy, what);
+      return;
+    }
+    const first = this.publishWithRetry(broker, () => this.publishOnce(broker, call, queue), policy, what);
+    this.declaring.set(queue.name, first);
+    try {
+      await first;
+      this.declared.add(queue.name);
+    } finally {
+      if (this.declaring.get(queue.name) === first) this.declaring.delete(queue.name);
+    }
   }
 
   private async publishWithRetry(broker: Broker, publish: () => Promise<void>, policy: Required<PublishRetryPolicy> | null, what: string): Promise<void> {

@@ -259,6 +259,17 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
     return this.app.sendTask<R>(this.name, args ?? [], options);
   }
 
+  /**
+   * Send the task once per argument list, in one bulk publish (see `app.sendTasks`); `options`
+   * apply to every call. Resolves with the results in order.
+   */
+  applyAsyncMany(argsList: Iterable<A>, options: ApplyOptions = {}): Promise<AsyncResult<R>[]> {
+    if (options.taskId !== undefined) return Promise.reject(new ConfigurationError(`${this.name}.applyAsyncMany() cannot take a taskId: every call gets its own`));
+    const calls: Array<{ name: string; args: readonly unknown[]; options: ApplyOptions }> = [];
+    for (const args of argsList) calls.push({ name: this.name, args, options });
+    return this.app.sendTasks<R>(calls);
+  }
+
   /** Run the task here and now, without a broker (Celery's `apply`): returns a finished result. */
   apply(args?: A, options: ApplyOptions = {}): Promise<AsyncResult<R>> {
     return this.app.applyEager<R>(this as unknown as AnyTask, args ?? [], options);

@@ -104,6 +104,41 @@ describe('calling a task sends a Celery protocol v2 message', () => {
   });
 });
 
+describe('sending many tasks in one call', () => {
+  it('applyAsyncMany sends one message per argument list, in order, with the shared options', async () => {
+    const app = newApp();
+    const add = app.task('tasks.add', (x: number, y: number) => x + y);
+    const results = await add.applyAsyncMany([[1, 2], [3, 4], [5, 6]], { queue: 'bulk', priority: 3 });
+    expect(new Set(results.map((r) => r.id)).size).toBe(3);
+    for (const [i, expected] of [[1, 2], [3, 4], [5, 6]].entries()) {
+      const { message } = await nextMessage(app, 'bulk');
+      expect(message.args).toEqual(expected);
+      expect(message.headers.id).toBe(results[i]!.id);
+      expect(message.properties.priority).toBe(3);
+    }
+  });
+
+  it('sendTasks mixes task names and options per call', async () => {
+    const app = newApp();
+    const [a, b] = await app.sendTasks([
+      { name: 'tasks.one', args: [1] },
+      { name: 'tasks.two', options: { queue: 'other', kwargs: { k: 'v' } } },
+    ]);
+    expect((await nextMessage(app)).message.headers).toMatchObject({ task: 'tasks.one', id: a!.id });
+    const second = (await nextMessage(app, 'other')).message;
+    expect(second.headers).toMatchObject({ task: 'tasks.two', id: b!.id });
+    expect(second.kwargs).toEqual({ k: 'v' });
+  });
+
+  it('an argument that cannot be encoded rejects the whole call before anything is sent', async () => {
+    const app = newApp();
+    const echo = app.task('tasks.echo', (x: unknown) => x);
+    await expect(echo.applyAsyncMany([[1], [Symbol('x') as unknown]])).rejects.toThrow(/cannot encode the arguments of tasks.echo/);
+    expect(await (await app.getBroker()).queueLength!('celery')).toBe(0);
+    await expect(echo.applyAsyncMany([[1]], { taskId: 'same' })).rejects.toThrow(/taskId/);
+  });
+});
+
 describe('transports by URL', () => {
   it('names the package to install when an adapter is missing', async () => {
     const app = newApp({ broker: 'kafka://127.0.0.1:9092', transports: { kafka: '@example/tq-broker-kafka' } });

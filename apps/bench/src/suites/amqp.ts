@@ -1,27 +1,46 @@
 /**
- * RabbitMQ broker + rpc:// results, async pool: 20,000 no-op tasks published at once, one tq
- * worker, every result's `get` resolved; enqueue and end-to-end rates and peak RSS. In the same
- * run, Python Celery's end-to-end rate on the same RabbitMQ (a Python client publishing 20,000
- * `py.add` and joining their rpc:// results, one Python worker), and the ratio. Target: tq ≥ 5×
- * Python Celery end to end.
+ * RabbitMQ: tq against Python Celery on the same RabbitMQ, rpc:// results, in one table like the
+ * Redis suite's: concurrency 8, 64 and 200 on both sides, single-call and bulk publishing, every
+ * result awaited the side's fastest documented way (tq: `AsyncResult.get()` per task; Celery:
+ * `ResultSet.join_native()` / `GroupResult.join_native()`), the ratio per row, CPU per task and
+ * peak RSS. Repeated TQ_BENCH_REPEAT times (default 1), sides interleaved.
  *
- * Env: TQ_AMQP_URL (default amqp://guest:guest@127.0.0.1:5672//), TQ_BENCH_TASKS (20000),
- * TQ_PYTHON (/usr/bin/python3), TQ_BENCH_PY_POOL (`prefork` or `threads`), TQ_BENCH_PY_CONCURRENCY.
+ * - tq: one Node process per row, the producer and one worker (async pool, concurrency C,
+ *   prefetchMultiplier 1) in it; single = `delay` ×N at once, bulk = `applyAsyncMany(N)`.
+ * - Celery: a worker process (`-P threads -c C --prefetch-multiplier 1`) and a client process;
+ *   single = `add.delay` in a loop (Celery's calls are synchronous), bulk = one
+ *   `group(...).apply_async()` (Celery's way to send many, over one producer).
+ *
+ * Env: TQ_AMQP_URL (default amqp://guest:guest@127.0.0.1:5672//), TQ_BENCH_AMQP_TASKS (10000),
+ * TQ_PYTHON (/usr/bin/python3), TQ_BENCH_REPEAT, TQ_BENCH_CONCURRENCY (8,64,200).
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createApp, silentLogger, type App, type Broker, type Task } from '@tq/core';
+import { createApp, silentLogger, type Broker } from '@tq/core';
 import { Worker } from '@tq/worker';
-import { heading, line, peakRssMb, perSecond } from '../report.js';
+import { heading, line, median, n0, n2, peakRssMb, rate, spread, spreadOf, table } from '../report.js';
 
-const TOTAL = Number(process.env['TQ_BENCH_TASKS'] ?? 20_000);
+const TOTAL = Number(process.env['TQ_BENCH_AMQP_TASKS'] ?? 10_000);
+const WARMUP = Math.min(1000, TOTAL);
+const REPEAT = Math.max(1, Number(process.env['TQ_BENCH_REPEAT'] ?? 1));
+const CONCURRENCIES = (process.env['TQ_BENCH_CONCURRENCY'] ?? '8,64,200').split(',').map(Number);
 const URL = process.env['TQ_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672//';
 const PYTHON = process.env['TQ_PYTHON'] ?? '/usr/bin/python3';
-const PY_POOL = process.env['TQ_BENCH_PY_POOL'] ?? 'prefork';
-const PY_CONCURRENCY = Number(process.env['TQ_BENCH_PY_CONCURRENCY'] ?? (PY_POOL === 'threads' ? 8 : 2));
 const PY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'packages', 'testing', 'python');
+const JOB = 'TQ_BENCH_AMQP_JOB';
+
+type Mode = 'single' | 'bulk';
+
+interface Row {
+  rate: number;
+  publishRate: number;
+  /** CPU µs per task: the tq process; for Celery, client + worker. */
+  cpuUs: number;
+  rssMb: number;
+}
 
 /** Remove a bench queue and the direct exchange of the same name that Celery's routing declares. */
 async function deleteQueue(broker: Broker, name: string): Promise<void> {
@@ -30,171 +49,203 @@ async function deleteQueue(broker: Broker, name: string): Promise<void> {
   await amqp.deleteExchange?.(name);
 }
 
-const APP_OPTIONS = { broker: URL, backend: 'rpc://', logger: silentLogger };
+// -- tq (in a child process per row) -------------------------------------------------------------
 
-function registerTasks(app: App): Task<[number, number], number> {
-  return app.task('bench.add', (x: number, y: number) => x + y);
-}
-
-/** The worker side in its own process (as Celery's client and worker are): started by `tq()`. */
-async function workerProcess(queue: string): Promise<void> {
-  const app = createApp({ ...APP_OPTIONS, taskDefaultQueue: queue });
-  registerTasks(app);
-  const worker = new Worker(app, { concurrency: 100, logger: silentLogger });
-  await worker.start();
-  process.stdout.write('ready\n');
-  await new Promise<void>((resolve) => {
-    process.stdin.on('end', resolve);
-    process.stdin.on('close', resolve);
-    process.stdin.resume();
-  });
-  const cpu = process.cpuUsage();
-  await worker.stop();
-  await app.close();
-  process.stdout.write(`${JSON.stringify({ rssMb: peakRssMb(), cpuUs: cpu.user + cpu.system })}\n`);
-}
-
-function startWorkerProcess(queue: string): { ready: Promise<void>; stop(): Promise<{ rssMb: number; cpuUs: number }> } {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--worker', queue], { stdio: ['pipe', 'pipe', 'inherit'] });
-  let out = '';
-  let onReady!: () => void;
-  let onFail!: (error: Error) => void;
-  const ready = new Promise<void>((resolve, reject) => {
-    onReady = resolve;
-    onFail = reject;
-  });
-  child.stdout!.on('data', (chunk: Buffer) => {
-    out += chunk.toString();
-    if (out.includes('ready\n')) onReady();
-  });
-  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
-  child.on('close', (code) => onFail(new Error(`the tq worker process exited with ${code}`)));
-  return {
-    ready,
-    stop: async () => {
-      child.stdin!.end();
-      await exited;
-      const last = out.trim().split('\n').at(-1) ?? '{}';
-      return JSON.parse(last) as { rssMb: number; cpuUs: number };
-    },
+async function runTq(concurrency: number, mode: Mode, queue: string): Promise<Row> {
+  const app = createApp({ broker: URL, backend: 'rpc://', taskDefaultQueue: queue, logger: silentLogger });
+  const add = app.task('bench.add', (x: number, y: number) => x + y);
+  const publish = (n: number) => {
+    const list = Array.from({ length: n }, (_, i): [number, number] => [i, i]);
+    return mode === 'bulk' ? add.applyAsyncMany(list) : Promise.all(list.map((a) => add.delay(...a)));
   };
+  const worker = new Worker(app, { concurrency, prefetchMultiplier: 1, logger: silentLogger, mingle: false });
+  try {
+    await worker.start();
+    await Promise.all((await publish(WARMUP)).map((r) => r.get()));
+    const cpu = process.cpuUsage();
+    const start = performance.now();
+    const results = await publish(TOTAL);
+    const published = performance.now();
+    const values = await Promise.all(results.map((r) => r.get()));
+    const done = performance.now();
+    const used = process.cpuUsage(cpu);
+    if (values[TOTAL - 1] !== (TOTAL - 1) * 2) throw new Error('wrong tq result');
+    return { rate: rate(TOTAL, done - start), publishRate: rate(TOTAL, published - start), cpuUs: (used.user + used.system) / TOTAL, rssMb: peakRssMb() };
+  } finally {
+    await worker.stop();
+    await deleteQueue(await app.getBroker(), queue).catch(() => undefined);
+    await app.close();
+  }
 }
 
-async function tq(queue: string): Promise<number> {
-  heading(`amqp broker + rpc:// backend, ${TOTAL.toLocaleString('en-US')} no-op tasks: a tq client process and a tq worker process (async pool, concurrency 100) (${URL.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@')})`);
-  const worker = startWorkerProcess(queue);
-  const app = createApp({ ...APP_OPTIONS, taskDefaultQueue: queue });
-  const add = registerTasks(app);
-  await app.getBackend();
-  await worker.ready;
-
-  // Warm up the JIT and the connection so the figures describe steady state.
-  await Promise.all((await Promise.all(Array.from({ length: 2000 }, (_, i) => add.delay(i, i)))).map((r) => r.get()));
-
-  const cpu = process.cpuUsage();
-  const start = performance.now();
-  const results = await Promise.all(Array.from({ length: TOTAL }, (_, i) => add.delay(i, i)));
-  const published = performance.now();
-  const values = await Promise.all(results.map((r) => r.get()));
-  const done = performance.now();
-  const used = process.cpuUsage(cpu);
-  if (values[TOTAL - 1] !== (TOTAL - 1) * 2) throw new Error('wrong result');
-  const workerStats = await worker.stop();
-
-  perSecond('enqueue (delay, all at once, confirmed)', TOTAL, published - start);
-  const e2e = perSecond('end to end (publish → get resolved)', TOTAL, done - start);
-  line('client CPU', `${Math.round((used.user + used.system) / TOTAL)} µs per task`);
-  line('peak RSS', `client ${peakRssMb()} MB, worker ${workerStats.rssMb} MB`);
-  await deleteQueue(await app.getBroker(), queue);
-  await app.close();
-  return e2e;
+function tqRow(concurrency: number, mode: Mode, queue: string): Row {
+  const result = spawnSync(process.execPath, process.argv.slice(1), { env: { ...process.env, [JOB]: JSON.stringify({ concurrency, mode, queue }) }, encoding: 'utf8', maxBuffer: 1 << 24 });
+  const last = (result.stdout ?? '').trim().split('\n').filter(Boolean).at(-1) ?? '';
+  if (result.status !== 0 || !last.startsWith('{')) throw new Error(`tq c=${concurrency} ${mode} failed (exit ${result.status ?? result.signal}):\n${result.stdout}\n${result.stderr}`);
+  return JSON.parse(last) as Row;
 }
 
-function spawnPython(args: string[], env: NodeJS.ProcessEnv, onLine?: (line: string) => void): { done: Promise<string>; stop(): void } {
+// -- Python Celery ---------------------------------------------------------------------------------
+
+function spawnPython(args: string[], env: NodeJS.ProcessEnv): { pid: number | undefined; done: Promise<string>; stop(): void } {
   const child = spawn(PYTHON, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const collect = (chunk: Buffer) => {
-    const text = chunk.toString();
-    out += text;
-    if (onLine) for (const l of text.split('\n')) onLine(l);
+    out += chunk.toString();
   };
   child.stdout.on('data', collect);
   child.stderr.on('data', collect);
   const done = new Promise<string>((resolve, reject) => {
     child.on('close', (code, signal) => (code === 0 || signal === 'SIGTERM' ? resolve(out) : reject(new Error(`python exited with ${code ?? signal}:\n${out.slice(-3000)}`))));
   });
-  return { done, stop: () => child.kill('SIGTERM') };
+  return { pid: child.pid, done, stop: () => child.kill('SIGTERM') };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (null where there is none). */
+function processCpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+function peakRssOfProcess(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return hwm ? Math.round(Number(hwm) / 1024) : null;
+  } catch {
+    return null;
+  }
 }
 
 const CLIENT = `
-import json, time
+import json, os, resource, time
+from celery import group
 from celery.result import ResultSet
-from interop_app import app, add
-n = int(__import__('os').environ['TQ_BENCH_TASKS'])
-warm = [add.delay(i, i) for i in range(500)]
-ResultSet(warm).join_native(timeout=120)
+from interop_app import add
+n, warm, mode = int(os.environ['TQ_BENCH_TASKS']), int(os.environ['TQ_BENCH_WARMUP']), os.environ['TQ_BENCH_MODE']
+def publish(k):
+    if mode == 'bulk':
+        return group(add.s(i, i) for i in range(k)).apply_async()
+    return ResultSet([add.delay(i, i) for i in range(k)])
+publish(warm).join_native(timeout=float(os.environ['TQ_BENCH_JOIN_TIMEOUT']))
+c0 = time.process_time()
 t0 = time.perf_counter()
-results = [add.delay(i, i) for i in range(n)]
+results = publish(n)
 t1 = time.perf_counter()
-values = ResultSet(results).join_native(timeout=600)
+values = results.join_native(timeout=float(os.environ['TQ_BENCH_JOIN_TIMEOUT']))
 t2 = time.perf_counter()
 assert values[-1] == (n - 1) * 2
-print(json.dumps({"publish": t1 - t0, "total": t2 - t0}))
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+print(json.dumps({"publish": t1 - t0, "total": t2 - t0, "cpu": time.process_time() - c0, "rss": rss}))
 `;
 
-async function python(queue: string): Promise<number | null> {
-  if (!existsSync(PYTHON) || !existsSync(join(PY_DIR, 'interop_app.py'))) {
-    line('Python Celery', `skipped (${PYTHON} or interop_app.py not found)`);
-    return null;
-  }
-  heading(`Python Celery (${PYTHON}), same RabbitMQ, rpc:// results, worker -P ${PY_POOL} -c ${PY_CONCURRENCY} --prefetch-multiplier 64, ${TOTAL.toLocaleString('en-US')} py.add`);
-  const env = { ...process.env, PYTHONPATH: PY_DIR, PYTHONUNBUFFERED: '1', TQ_BROKER_URL: URL, TQ_BACKEND_URL: 'rpc://', TQ_QUEUE: queue, TQ_BENCH_TASKS: String(TOTAL) };
-  let ready!: () => void;
-  const isReady = new Promise<void>((resolve) => (ready = resolve));
+async function pythonRow(concurrency: number, mode: Mode, queue: string): Promise<Row & { rssWorkerMb: number | null }> {
+  const env = { ...process.env, PYTHONPATH: PY_DIR, PYTHONUNBUFFERED: '1', TQ_BROKER_URL: URL, TQ_BACKEND_URL: 'rpc://', TQ_QUEUE: queue, TQ_BENCH_TASKS: String(TOTAL), TQ_BENCH_WARMUP: String(WARMUP), TQ_BENCH_MODE: mode, TQ_BENCH_JOIN_TIMEOUT: String(Math.max(60, TOTAL / 50)) };
+  const node = `bench-${process.pid}-${concurrency}-${mode}@${hostname()}`;
   const worker = spawnPython(
-    ['-m', 'celery', '-A', 'interop_app', 'worker', '--loglevel', 'WARNING', '-P', PY_POOL, '-c', String(PY_CONCURRENCY), '--prefetch-multiplier', '64',
-      '-n', `bench-${process.pid}@%h`, '--without-gossip', '--without-mingle', '--without-heartbeat', '-Q', queue],
-    { ...env },
+    ['-m', 'celery', '-A', 'interop_app', 'worker', '--loglevel', 'WARNING', '-P', 'threads', '-c', String(concurrency), '--prefetch-multiplier', '1',
+      '-n', node, '--without-gossip', '--without-mingle', '--without-heartbeat', '-Q', queue],
+    env,
   );
-  // Readiness: `inspect ping` answered by this node (the worker logs nothing at WARNING).
-  void (async () => {
-    for (let i = 0; i < 120; i++) {
-      const out = await spawnPython(['-m', 'celery', '-A', 'interop_app', 'inspect', 'ping', '-d', `bench-${process.pid}@${(await import('node:os')).hostname()}`, '--timeout', '1'], env).done.catch(() => '');
-      if (out.includes('pong')) return ready();
+  try {
+    // Readiness: `inspect ping` answered by this node (the worker logs nothing at WARNING).
+    let ready = false;
+    for (let i = 0; i < 60 && !ready; i++) {
+      const out = await spawnPython(['-m', 'celery', '-A', 'interop_app', 'inspect', 'ping', '-d', node, '--timeout', '1'], env).done.catch(() => '');
+      ready = out.includes('pong');
     }
-  })();
-  await isReady;
-  const out = await spawnPython(['-c', CLIENT], env).done;
-  worker.stop();
-  await worker.done.catch(() => undefined);
-  const figures = JSON.parse(out.trim().split('\n').filter(Boolean).at(-1)!) as { publish: number; total: number };
-  perSecond('enqueue (apply_async loop)', TOTAL, figures.publish * 1000);
-  return perSecond('end to end (publish → join_native)', TOTAL, figures.total * 1000);
+    if (!ready) throw new Error(`the Celery worker ${node} did not answer a ping`);
+    const workerCpuBefore = processCpuSeconds(worker.pid) ?? 0;
+    const out = await spawnPython(['-c', CLIENT], env).done;
+    const workerCpu = (processCpuSeconds(worker.pid) ?? 0) - workerCpuBefore;
+    const rssWorkerMb = peakRssOfProcess(worker.pid);
+    const figures = JSON.parse(out.trim().split('\n').filter(Boolean).at(-1)!) as { publish: number; total: number; cpu: number; rss: number };
+    return {
+      rate: rate(TOTAL, figures.total * 1000),
+      publishRate: rate(TOTAL, figures.publish * 1000),
+      // The worker's CPU includes its warm-up share; the client's is the measured phase only.
+      cpuUs: ((figures.cpu + workerCpu * (TOTAL / (TOTAL + WARMUP))) * 1e6) / TOTAL,
+      rssMb: figures.rss,
+      rssWorkerMb,
+    };
+  } finally {
+    worker.stop();
+    await worker.done.catch(() => undefined);
+  }
 }
+
+// -- the table ---------------------------------------------------------------------------------
 
 export async function run(): Promise<void> {
-  const suffix = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  const tqRate = await tq(`tq-bench-amqp-${suffix}`);
-  const pyQueue = `tq-bench-py-${suffix}`;
-  let pyRate: number | null = null;
-  try {
-    pyRate = await python(pyQueue);
-  } finally {
-    const cleanup = createApp({ broker: URL, logger: silentLogger });
-    await deleteQueue(await cleanup.getBroker(), pyQueue).catch(() => undefined);
-    await cleanup.close();
-  }
-  heading('tq vs Python Celery on RabbitMQ, end to end');
-  if (pyRate === null) {
-    line('ratio', 'n/a (Python Celery not measured)');
+  const job = process.env[JOB];
+  if (job) {
+    const { concurrency, mode, queue } = JSON.parse(job) as { concurrency: number; mode: Mode; queue: string };
+    process.stdout.write(`${JSON.stringify(await runTq(concurrency, mode, queue))}\n`);
     return;
   }
-  const ratio = tqRate / pyRate;
-  line('tq / Python Celery', `${ratio.toFixed(1)}× (${tqRate.toLocaleString('en-US')} vs ${pyRate.toLocaleString('en-US')} tasks/s)`);
-  line('target ≥ 5× Python Celery end to end', ratio >= 5 ? 'met' : 'NOT met');
-}
+  const havePython = existsSync(PYTHON) && existsSync(join(PY_DIR, 'interop_app.py'));
+  const pyVersion = havePython ? spawnSync(PYTHON, ['-c', 'import celery, kombu, sys; print(celery.__version__, kombu.__version__, sys.version.split()[0])'], { encoding: 'utf8' }).stdout.trim().split(' ') : [];
+  heading(`RabbitMQ: tq vs Python Celery, like for like — ${TOTAL.toLocaleString('en-US')} no-op tasks per row, ${REPEAT} repeat(s), median (min–max)`);
+  line('RabbitMQ', URL.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@'));
+  line('task', 'add(x, y) → x + y, results over rpc:// (reply queue), awaited for every task');
+  line('concurrency', `${CONCURRENCIES.join(', ')} on both sides, prefetch multiplier 1 on both`);
+  line('tq', `node ${process.version}, one process per row: producer + worker (async pool, concurrency C), AsyncResult.get() per task; single = delay() ×N at once, bulk = applyAsyncMany(N)`);
+  line('Celery', havePython ? `Celery ${pyVersion[0]}, kombu ${pyVersion[1]}, Python ${pyVersion[2]}: worker -P threads -c C, a client process; single = add.delay() loop, bulk = group(...).apply_async(); join_native()` : `not measured (${PYTHON} or interop_app.py not found)`);
+  line('columns', 'cpu = CPU µs/task (tq: its one process; Celery: client + worker); RSS = peak MB (Celery: client / worker)');
 
-if (process.argv[2] === '--worker' && process.argv[1] === fileURLToPath(import.meta.url)) {
-  await workerProcess(process.argv[3]!);
-  process.exit(0);
+  const suffix = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const tqRuns = new Map<string, Row[]>();
+  const pyRuns = new Map<string, Array<Row & { rssWorkerMb: number | null }>>();
+  const pyFailures: string[] = [];
+  const cleanup = createApp({ broker: URL, logger: silentLogger });
+  try {
+    for (let rep = 0; rep < REPEAT; rep++) {
+      for (const concurrency of CONCURRENCIES) {
+        for (const mode of ['single', 'bulk'] as const) {
+          const key = `${concurrency} ${mode}`;
+          tqRuns.set(key, [...(tqRuns.get(key) ?? []), tqRow(concurrency, mode, `tq-bench-amqp-${suffix}`)]);
+          if (!havePython) continue;
+          const pyQueue = `tq-bench-py-${suffix}-${concurrency}-${mode}`;
+          try {
+            pyRuns.set(key, [...(pyRuns.get(key) ?? []), await pythonRow(concurrency, mode, pyQueue)]);
+          } catch (err) {
+            // Reported under the table; the row shows n/a rather than a figure.
+            pyFailures.push(`c=${concurrency} ${mode}: ${(err as Error).message.split('\n').filter(Boolean).slice(-1)[0] ?? 'failed'}`);
+          } finally {
+            await deleteQueue(await cleanup.getBroker(), pyQueue).catch(() => undefined);
+          }
+        }
+      }
+    }
+  } finally {
+    await cleanup.close();
+  }
+
+  heading('end to end (publish → every result awaited)');
+  const rows: string[][] = [];
+  for (const concurrency of CONCURRENCIES) {
+    for (const mode of ['single', 'bulk'] as const) {
+      const key = `${concurrency} ${mode}`;
+      const tq = tqRuns.get(key)!;
+      const py = pyRuns.get(key) ?? [];
+      const ratios = py.length === tq.length ? tq.map((r, i) => r.rate / py[i]!.rate) : py.length ? [median(tq.map((r) => r.rate)) / median(py.map((r) => r.rate))] : [];
+      rows.push([
+        `c=${concurrency} ${mode}`,
+        spread(tq, (r) => r.rate, n0),
+        py.length ? spread(py, (r) => r.rate, n0) : 'n/a',
+        ratios.length ? `${spreadOf(ratios, n2)}×` : 'n/a',
+        spread(tq, (r) => r.publishRate, n0),
+        py.length ? spread(py, (r) => r.publishRate, n0) : 'n/a',
+        `${n0(median(tq.map((r) => r.cpuUs)))} / ${py.length ? n0(median(py.map((r) => r.cpuUs))) : 'n/a'}`,
+        `${Math.max(...tq.map((r) => r.rssMb))} / ${py.length ? `${Math.max(...py.map((r) => r.rssMb))} / ${Math.max(...py.map((r) => r.rssWorkerMb ?? 0))}` : 'n/a'}`,
+      ]);
+    }
+  }
+  table(['row', 'tq tasks/s', 'Celery tasks/s', 'tq/Celery', 'tq publish/s', 'Celery publish/s', 'cpu µs tq/Celery', 'peak RSS MB tq / Celery'], rows);
+  for (const failure of pyFailures) line('Celery run failed', failure);
 }
