@@ -260,12 +260,17 @@ function bodyPayload(raw: RawMessage, messageId: string | null, limits: DecodeLi
  */
 export function decodeTaskMessage(raw: RawMessage, limits?: DecodeLimits): TaskMessage {
   if (!isPlainObject(raw.headers)) throw new ProtocolError('headers must be a mapping', { field: 'headers' });
-  // An id too long to be one is not repeated in the error (it would flood the log).
-  const headerId = typeof raw.headers['id'] === 'string' && raw.headers['id'].length <= MAX_ID_LENGTH ? raw.headers['id'] : null;
   const properties = isPlainObject(raw.properties) ? (raw.properties as MessageProperties) : {};
-  const messageId = headerId ?? (typeof properties.correlation_id === 'string' ? properties.correlation_id : null);
-  if ('task' in raw.headers) return decodeV2(raw, properties, headerId, limits);
+  // Errors name the message by its id, else by the correlation id Celery sets to the same value.
+  const messageId = idForErrors(raw.headers['id']) ?? idForErrors(properties.correlation_id);
+  if ('task' in raw.headers) return decodeV2(raw, properties, messageId, limits);
   return decodeV1(raw, properties, messageId, limits);
+}
+
+/** An id as errors quote it: one too long to be an id is cut, so that it cannot flood the log. */
+function idForErrors(id: unknown): string | null {
+  if (typeof id !== 'string' || id.length === 0) return null;
+  return id.length <= MAX_ID_LENGTH ? id : `${id.slice(0, 36)}…`;
 }
 
 function checkId(id: unknown, field: string, fail: Fail): void {
@@ -297,9 +302,17 @@ function decodeV2(raw: RawMessage, properties: MessageProperties, messageId: str
   if (ignoreResult !== undefined && ignoreResult !== null && typeof ignoreResult !== 'boolean') fail('ignore_result must be a boolean', 'headers.ignore_result');
   const stampedHeaders = h['stamped_headers'];
   if (stampedHeaders !== undefined && stampedHeaders !== null && !Array.isArray(stampedHeaders)) fail('stamped_headers must be a list or null', 'headers.stamped_headers');
+  const stamps = h['stamps'];
+  if (stamps !== undefined && stamps !== null && !isPlainObject(stamps)) fail(`stamps must be a mapping or null, got ${typeName(stamps)}`, 'headers.stamps');
+  if (h['replaced_task_nesting'] !== undefined) optionalInt(h['replaced_task_nesting'], 'headers.replaced_task_nesting', fail);
+  // Informational fields are not trusted either: a wrong type says the sender is not Celery.
+  const lang = optionalString(h['lang'], 'headers.lang', fail);
+  const argsrepr = optionalString(h['argsrepr'], 'headers.argsrepr', fail);
+  const kwargsrepr = optionalString(h['kwargsrepr'], 'headers.kwargsrepr', fail);
+  const origin = optionalString(h['origin'], 'headers.origin', fail);
   const headers: TaskHeaders = {
     ...h,
-    lang: typeof h['lang'] === 'string' ? h['lang'] : 'py',
+    lang: lang ?? 'py',
     task: h['task'] as string,
     id: h['id'] as string,
     shadow: optionalString(h['shadow'], 'headers.shadow', fail),
@@ -311,9 +324,9 @@ function decodeV2(raw: RawMessage, properties: MessageProperties, messageId: str
     timelimit: decodeTimelimit(h['timelimit'], 'headers.timelimit', fail),
     root_id: optionalString(h['root_id'], 'headers.root_id', fail),
     parent_id: optionalString(h['parent_id'], 'headers.parent_id', fail),
-    argsrepr: typeof h['argsrepr'] === 'string' ? h['argsrepr'] : argsRepr(args as unknown[]),
-    kwargsrepr: typeof h['kwargsrepr'] === 'string' ? h['kwargsrepr'] : kwargsRepr(kwargs as Record<string, unknown>),
-    origin: typeof h['origin'] === 'string' ? h['origin'] : '',
+    argsrepr: argsrepr ?? argsRepr(args as unknown[]),
+    kwargsrepr: kwargsrepr ?? kwargsRepr(kwargs as Record<string, unknown>),
+    origin: origin ?? '',
     ignore_result: (ignoreResult as boolean | undefined) ?? false,
   };
   return {
@@ -334,7 +347,7 @@ function decodeV1(raw: RawMessage, properties: MessageProperties, hintId: string
       messageId: hintId,
     });
   }
-  const id = typeof payload['id'] === 'string' && payload['id'].length <= MAX_ID_LENGTH ? payload['id'] : hintId;
+  const id = idForErrors(payload['id']) ?? hintId;
   const fail = failer(id);
   checkId(payload['id'], 'body.id', fail);
   if (typeof payload['task'] !== 'string' || payload['task'].length === 0) fail('the task name is missing or not a string', 'body.task');

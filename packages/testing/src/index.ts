@@ -6,6 +6,7 @@ export { runBrokerConformance, conformanceMessage, type BrokerConformanceOptions
 export { runBackendConformance, type BackendConformanceOptions } from './backend-conformance.js';
 export { waitFor, Collector, uniqueName, type WaitOptions } from './wait.js';
 export { recordingLogger, type RecordedLine } from './logger.js';
+export { runHostileInputSuite, hostileCases, type HostileCase, type HostileInputSuiteOptions } from './hostile-input.js';
 export { freePort, TcpForwarder } from './net.js';
 export { createTestCertificates, type TestCertificates } from './tls.js';
 export { runPython, lastJson, startPythonWorker, pythonExecutable, PYTHON_DIR, type PythonEnv, type PythonWorker, type PythonWorkerOptions } from './python.js';

@@ -41,7 +41,7 @@ import {
   type QueueDeclaration,
   type TaskContext,
 } from '@tq/core';
-import { decodeTaskMessage, parsePyDatetime, type TaskMessage } from '@tq/protocol';
+import { DEFAULT_MAX_BODY_SIZE, decodeTaskMessage, isTqError, parsePyDatetime, type DecodeLimits, type ProtocolError, type TaskMessage } from '@tq/protocol';
 import { Autoscaler, autoscalerStep } from './autoscaler.js';
 import { autoreloadStep } from './autoreload.js';
 import { connectBroker, StartAborted } from './broker-connection.js';
@@ -118,6 +118,11 @@ export interface WorkerOptions {
    * `{ withoutHeartbeat: true }` turns heartbeats off.
    */
   events?: boolean | EventsStepOptions;
+  /**
+   * Largest task message body accepted, in bytes, before and after decompression (default
+   * 64 MiB); a bigger one is rejected unread, so a compression bomb never inflates.
+   */
+  maxMessageSize?: number;
   /** Run beat inside this worker (`-B`): `true`, or beat's options. */
   beat?: boolean | BeatOptions;
   /** Extra components started with the worker, in dependency order. */
@@ -193,6 +198,7 @@ export class Worker {
   private lastPrefetch = -1;
   private resolveStopped!: () => void;
   private readonly mingle: boolean;
+  private readonly decodeLimits: DecodeLimits;
 
   constructor(app: App, options: WorkerOptions = {}) {
     this.app = app;
@@ -264,6 +270,9 @@ export class Worker {
     this.autoscaler = autoscale ? new Autoscaler(this, autoscale.max, autoscale.min, options.autoscaleKeepalive ?? 30) : null;
     this.statedb = options.statedb ? new StateDb(this, options.statedb) : null;
     this.mingle = options.mingle ?? true;
+    const maxBodySize = options.maxMessageSize ?? DEFAULT_MAX_BODY_SIZE;
+    if (!(maxBodySize > 0)) throw new ConfigurationError(`maxMessageSize must be a positive number of bytes, got ${maxBodySize}`);
+    this.decodeLimits = { maxBodySize };
     registerControlCommands(this);
     this.steps = orderSteps([...this.builtinSteps(options), ...(options.steps ?? [])]);
   }
@@ -460,9 +469,11 @@ export class Worker {
     }
     let message: TaskMessage;
     try {
-      message = decodeTaskMessage(delivery.message);
+      message = decodeTaskMessage(delivery.message, this.decodeLimits);
     } catch (err) {
-      this.logger.error(`rejected a message from ${delivery.queue}: ${(err as Error).message}`);
+      // The error names the message id when one could be read; else the delivery tag identifies it.
+      const named = isTqError(err, 'PROTOCOL_ERROR') && (err as ProtocolError).messageId;
+      this.logger.error(`rejected a message from ${delivery.queue}${named ? '' : ` (delivery ${delivery.deliveryTag}, no readable id)`}: ${(err as Error).message}`);
       void delivery.reject(false);
       return;
     }

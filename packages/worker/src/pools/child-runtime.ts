@@ -123,7 +123,8 @@ export function runChild(channel: ParentChannel): void {
     let outcome: Outcome;
     let taskId: string | null = null;
     try {
-      const decoded = decodeTaskMessage(unpackRaw(message.raw));
+      // The worker checked the message's size against its own limit before sending it here.
+      const decoded = decodeTaskMessage(unpackRaw(message.raw), { maxBodySize: Infinity });
       taskId = decoded.headers.id;
       jobs.set(taskId, { seq: message.job, wants: new Set(message.wants) });
       const task = app!.tasks.get(decoded.headers.task);
