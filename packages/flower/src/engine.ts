@@ -3,7 +3,7 @@
  * counters, inspect replies, metrics, graph series, the history store written behind, queue
  * depth samples and the live stream. `ingest` is the one way an event gets in.
  */
-import { type App, type Broker, type EventReceiver, type EventTask, type Logger, type ReceivedEvent, State, redactUrl } from '@tq/core';
+import { type App, type Broker, type EventReceiver, type EventTask, type Logger, type ReceivedEvent, State, isTqError, redactUrl } from '@tq/core';
 import { openHistory, resolveRetention, type HistoryStore, type ResolvedRetention, type StoredTask } from './history/history-store.js';
 import { Inspector } from './inspector.js';
 import { Metrics } from './metrics.js';
@@ -130,7 +130,13 @@ export class MonitorEngine {
       await this.history.trim(this.retention, Date.now() / 1000);
       this.restore(await this.history.load(this.retention.maxTasks));
     }
-    this.receiver = await this.app.events.receiver({ '*': this.ingest });
+    try {
+      this.receiver = await this.app.events.receiver({ '*': this.ingest });
+    } catch (err) {
+      // A broker without fanout has no events: queues and the API still work, workers stay unseen.
+      if (!isTqError(err, 'CONFIGURATION_ERROR')) throw err;
+      this.logger.warn(`[flower] ${redactUrl((err as Error).message.replace(/^\[tq\] /, ''))}`);
+    }
     this.inspector.start();
     this.every(1000, () => this.state.sweep());
     if (this.history.kind !== 'memory') {

@@ -68,6 +68,8 @@ export function createHttpApp(ctx: RouteContext, prefix: string): Hono<MonitorEn
   if (prefix) {
     root.get(prefix, (c) => c.redirect(`${prefix}/`, 301));
     root.route(prefix, http);
+    // route() maps the sub-app's '/' to `<prefix>` alone; the UI's page is `<prefix>/` (its assets are relative).
+    root.get(`${prefix}/`, (c) => http.fetch(new Request(new URL('/', c.req.url), c.req.raw), c.env));
     root.notFound((c) => c.json({ error: `not found: the monitor is under ${prefix}/` }, 404));
     return root;
   }

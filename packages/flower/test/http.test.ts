@@ -110,6 +110,21 @@ describe('serving', () => {
     expect(again).toMatchObject({ name: 'flower.fail', args: "('live',)" });
   });
 
+  it('serves queues and the API on a broker without events, saying why workers are missing', async () => {
+    const lines: string[] = [];
+    const log = (m: string) => lines.push(m);
+    const app = createApp({ broker: 'memory://', logger: { debug: log, info: log, warn: log, error: log } });
+    cleanups.push(() => app.close());
+    const broker = await app.getBroker();
+    (broker.capabilities as { fanout: boolean }).fanout = false;
+    const served = await serveMonitor(app, { port: 0, inspectInterval: 0 });
+    cleanups.push(() => served.close());
+    expect(lines.some((l) => /events need a broker with fanout/.test(l))).toBe(true);
+    await app.sendTask('flower.add', [1, 2]);
+    const queues = (await (await fetch(`${served.url}api/ui/queues`)).json()) as Array<{ name: string; messages: number }>;
+    expect(queues).toContainEqual({ name: 'celery', messages: 1, broker: 'memory' });
+  });
+
   it('refuses to listen beyond loopback without auth', async () => {
     const app = createApp({ broker: 'memory://' });
     registerTasks(app);
@@ -132,6 +147,7 @@ describe('serving', () => {
     expect(index.status).toBe(200);
     expect(index.headers.get('content-type')).toMatch(/text\/html/);
     expect(await index.text()).toContain('<title>tq flower</title>');
+    expect(index.headers.get('content-security-policy')).toContain("script-src 'self'");
     const asset = await ui.fetch(new Request('http://m.test/assets/app.js'));
     expect(asset.status).toBe(200);
     expect(asset.headers.get('content-type')).toMatch(/javascript/);

@@ -31,6 +31,8 @@ export function staticUi(prefix: string, dir = UI_DIR): Hono<MonitorEnv> {
     }
     index ??= serveStatic({ root: dir, path: 'index.html' });
     c.header('Cache-Control', 'no-cache');
+    // The page loads only its own scripts and talks only to this origin.
+    c.header('Content-Security-Policy', "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
     return index(c, next);
   });
   return ui;
