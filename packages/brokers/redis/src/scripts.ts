@@ -88,7 +88,9 @@ local function fastmeta(raw)
   if not (string.find(rest, '^}, "priority": %-?%d+$') or string.find(rest, '^, "redelivered": true}, "priority": %-?%d+$')) then return nil end
   return tag, '"' .. ex .. '"', '"' .. rk .. '"'
 end
-local function register(unacked, index, raw, queue, now, seq)
+-- With pending (a pop of many), the ZADD/HSET pairs are gathered and written by flush(): one
+-- command each per batch instead of two per message; the keys and values are the same.
+local function register(unacked, index, raw, queue, now, seq, pending)
   local tag, ex, rk = fastmeta(raw)
   if not tag then
     local ok, env = pcall(cjson.decode, raw)
@@ -105,9 +107,25 @@ local function register(unacked, index, raw, queue, now, seq)
     end
     ex, rk = pystr(ex), pystr(rk)
   end
-  redis.call('ZADD', index, now, tag)
-  redis.call('HSET', unacked, tag, '[' .. raw .. ', ' .. ex .. ', ' .. rk .. ']')
+  local value = '[' .. raw .. ', ' .. ex .. ', ' .. rk .. ']'
+  if pending then
+    local z, h = pending.z, pending.h
+    z[#z + 1] = now
+    z[#z + 1] = tag
+    h[#h + 1] = tag
+    h[#h + 1] = value
+  else
+    redis.call('ZADD', index, now, tag)
+    redis.call('HSET', unacked, tag, value)
+  end
   return tag
+end
+local function flush(unacked, index, pending)
+  if #pending.z > 0 then
+    redis.call('ZADD', index, unpack(pending.z))
+    redis.call('HSET', unacked, unpack(pending.h))
+    pending.z, pending.h = {}, {}
+  end
 end
 `;
 
@@ -126,6 +144,29 @@ local order = {}
 for i = 1, nq do order[i] = tonumber(ARGV[4 + nq + i]) end
 local out = {}
 local got = 0
+local pending = { z = {}, h = {} }
+local function take(q, raw)
+  local tag = register(KEYS[1], KEYS[2], raw, ARGV[4 + q], now, got, pending)
+  out[#out + 1] = q
+  out[#out + 1] = raw
+  out[#out + 1] = tag or ''
+  got = got + 1
+  -- unpack() is bounded by Lua's stack: write every 200 messages.
+  if #pending.z >= 400 then flush(KEYS[1], KEYS[2], pending) end
+end
+-- One queue: RPOP key count (Redis >= 6.2) per priority list, lowest step first; the same
+-- messages in the same order as one RPOP at a time. Older servers refuse the count: the loop
+-- below then pops one by one.
+if nq == 1 then
+  for s = 0, ns - 1 do
+    if got >= max then break end
+    local items = redis.pcall('RPOP', KEYS[3 + s], max - got)
+    if type(items) == 'table' and items['err'] then break end
+    if items then
+      for _, raw in ipairs(items) do take(1, raw) end
+    end
+  end
+end
 while got < max do
   local found = false
   for s = 0, ns - 1 do
@@ -133,11 +174,7 @@ while got < max do
       local q = order[oi]
       local raw = redis.call('RPOP', KEYS[2 + s * nq + q])
       if raw then
-        local tag = register(KEYS[1], KEYS[2], raw, ARGV[4 + q], now, got)
-        out[#out + 1] = q
-        out[#out + 1] = raw
-        out[#out + 1] = tag or ''
-        got = got + 1
+        take(q, raw)
         if rotate and nq > 1 then
           table.remove(order, oi)
           order[#order + 1] = q
@@ -150,6 +187,7 @@ while got < max do
   end
   if not found then break end
 end
+flush(KEYS[1], KEYS[2], pending)
 out[#out + 1] = table.concat(order, ',')
 return out
 `;
