@@ -6,6 +6,8 @@
  * argsrepr text, runtimes), and are fed straight into the monitor's ingest, as its event
  * receiver does: the broker's own delivery rate is measured by the broker suites.
  */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createApp, silentLogger, type ReceivedEvent } from '@tq/core';
@@ -13,6 +15,37 @@ import { createMonitor } from '@tq/flower';
 import { Redis } from 'ioredis';
 import { heading, line, rate } from '../report.js';
 
+/**
+ * The peer: Flower 2.0.1's own fold (flower.events.EventsState: Celery's State plus Flower's
+ * counters and Prometheus metrics) over the same events, in the venv scripts/services.sh makes.
+ */
+const FLOWER_INGEST = String.raw`
+import time, sys
+import flower.options  # defines the tornado options EventsState reads
+from flower.events import EventsState
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
+state = EventsState(max_tasks_in_memory=N)
+t0 = time.time() - N * 0.001 - 60
+def events(i):
+    uuid = '%08x-7c1e-4b7a-9f00-%012d' % (0x10000000 + i, i)
+    host = 'celery@worker-%d' % (i % 8)
+    t = t0 + i * 0.001
+    base = dict(uuid=uuid, hostname=host, pid=1000 + i % 8, clock=i, utcoffset=0)
+    yield dict(base, type='task-received', timestamp=t, local_received=t, name='proj.tasks.t%d' % (i % 20), args="(%d, 'user-%d')" % (i, i % 997), kwargs="{'retry': False, 'n': %d}" % (i % 7), root_id=uuid, parent_id=None, retries=0, eta=None, expires=None)
+    yield dict(base, type='task-started', timestamp=t + 0.002, local_received=t + 0.002)
+    yield dict(base, type='task-succeeded', timestamp=t + 0.01, local_received=t + 0.01, result="{'ok': True, 'id': %d}" % i, runtime=0.008 + (i % 13) / 1000)
+for i in range(5000):
+    for e in events(N + i): state.event(e)
+total = 0; spent = 0.0
+batch = 10000
+for start in range(0, N, batch):
+    chunk = [e for i in range(start, min(N, start + batch)) for e in events(i)]
+    s = time.perf_counter()
+    for e in chunk: state.event(e)
+    spent += time.perf_counter() - s
+    total += len(chunk)
+print('{:,} events/s  ({:,} in {:.2f} s)'.format(int(total / spent), total, spent))
+`;
 const TASKS = Number(process.env['TQ_BENCH_MONITOR_TASKS'] ?? 100_000);
 const WORKERS = 8;
 const PAGE_RUNS = 20;
@@ -75,6 +108,11 @@ export async function run(): Promise<void> {
   line('ingest (State fold + counters + metrics + stream)', `${ingest.toLocaleString('en-US')} events/s  (${events.toLocaleString('en-US')} in ${(ms / 1000).toFixed(2)} s)`);
   line('target ≥ 20,000 events/s', ingest >= 20_000 ? 'met' : 'NOT met');
   line('stream messages sent (coalesced)', streamed.toLocaleString('en-US'));
+  const venv = process.env['TQ_PYTHON_VENV'] ?? '/tmp/tq-services/pyvenv/bin/python';
+  if (existsSync(venv)) {
+    const peer = spawnSync(venv, ['-c', FLOWER_INGEST, String(TASKS)], { encoding: 'utf8', timeout: 600_000 });
+    line('peer: Flower 2.0.1 EventsState, same events', peer.status === 0 ? peer.stdout.trim() : `failed: ${peer.stderr.trim().split('\n').at(-1)}`);
+  } else line('peer: Flower 2.0.1 EventsState', `skipped (no venv at ${venv}; bash scripts/services.sh up python)`);
 
   const after = heapMb();
   line(`heap for ${monitor.engine.state.tasks.size.toLocaleString('en-US')} tasks of history`, `${(after - before).toFixed(1)} MB measured, ${(monitor.engine.memoryBytes() / 1024 / 1024).toFixed(1)} MB as /api/ui/overview reports it`);
