@@ -6,7 +6,7 @@ import { chord } from '@tq/canvas';
 import { waitFor } from '@tq/testing';
 import { Beat } from '@tq/worker';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BeatEntryJson, StatsJson, WorkflowGraph } from '../src/index.js';
+import type { BeatEntryJson, StatsJson, WorkerJson, WorkflowGraph } from '../src/index.js';
 import { REDIS, startCluster, waitForTask, type Cluster } from './helpers.js';
 
 let cluster: Cluster | null = null;
@@ -95,5 +95,34 @@ describe('UI API', () => {
     expect((await c.post('/api/task/async-apply/flower.add', { args: 'nope' })).status).toBe(400);
     const result = await c.getJson(`/api/task/result/${queued['task-id']}`);
     expect(result).toMatchObject({ 'task-id': queued['task-id'], state: 'SUCCESS', result: { value: 'hi', tag: 't' } });
+  });
+
+  it("controls a worker through Flower's worker endpoints", async () => {
+    const c = (cluster = await startCluster(REDIS));
+    const worker = await c.startWorker();
+    const w = encodeURIComponent(worker.hostname);
+    const info = async () => {
+      await c.get(`/api/workers?refresh=1&workername=${w}`);
+      return c.getJson<WorkerJson>(`/api/ui/workers/${w}`);
+    };
+    await waitFor(async () => (await info()).online);
+    expect((await c.post(`/api/worker/pool/shrink/${w}?n=1`)).status).toBe(200);
+    await waitFor(async () => (await info()).pool.maxConcurrency === 3, { message: 'the pool shrunk to 3' });
+    const extra = `${c.queue}-extra`;
+    expect((await c.post(`/api/worker/queue/add-consumer/${w}?queue=${encodeURIComponent(extra)}`)).status).toBe(200);
+    await waitFor(async () => (await info()).queues.includes(extra), { message: 'the added queue' });
+    expect((await c.post(`/api/worker/queue/cancel-consumer/${w}?queue=${encodeURIComponent(extra)}`)).status).toBe(200);
+    await waitFor(async () => !(await info()).queues.includes(extra), { message: 'the cancelled queue gone' });
+    const limits = await c.post(`/api/task/timeout/flower.sleep?workername=${w}&soft=5&hard=10`);
+    expect(await limits.json()).toEqual({ message: 'time limits set successfully' });
+    // Refusals come back as 403 with the worker's reason, as in Flower.
+    const autoscale = await c.post(`/api/worker/pool/autoscale/${w}?min=1&max=4`);
+    expect(autoscale.status).toBe(403);
+    const restart = await c.post(`/api/worker/pool/restart/${w}`);
+    expect(restart.status).toBe(403);
+    expect((await c.post(`/api/worker/shutdown/nobody@nowhere`)).status).toBe(404);
+    expect((await c.post(`/api/worker/shutdown/${w}`)).status).toBe(200);
+    await worker.stopped;
+    await waitFor(async () => (await info()).online === false, { message: 'the worker offline after shutdown' });
   });
 });
