@@ -1,0 +1,116 @@
+/**
+ * A MongoDB server restart mid-run, on a FerretDB of this test's own (never the shared one):
+ * results stored before it are still there, a store issued while the server is down completes
+ * once it is back, and a `get` waiting across the restart resolves.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApp, silentLogger } from '@tq/core';
+import { createResultMeta } from '@tq/protocol';
+import { freePort, startWorker, uniqueName, waitFor } from '@tq/testing';
+import { MongoClient } from 'mongodb';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { MongoBackend } from '../src/mongo-backend.js';
+
+function ferretdbBinary(): string {
+  if (process.env['TQ_FERRETDB_BIN']) return process.env['TQ_FERRETDB_BIN'];
+  const gopath = execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8' }).trim();
+  return join(gopath, 'bin', 'ferretdb');
+}
+
+/** FerretDB v1 on SQLite, as scripts/services.sh starts the shared one, on a port of our own. */
+class PrivateFerretDB {
+  readonly dir = mkdtempSync(join(tmpdir(), 'tq-ferretdb-'));
+  port = 0;
+  private child: ChildProcess | null = null;
+
+  get url(): string {
+    return `mongodb://127.0.0.1:${this.port}/restart`;
+  }
+
+  async start(): Promise<void> {
+    if (!this.port) this.port = await freePort();
+    this.child = spawn(
+      ferretdbBinary(),
+      ['--handler=sqlite', `--sqlite-url=file:${this.dir}/`, `--listen-addr=127.0.0.1:${this.port}`, `--state-dir=${this.dir}`, '--telemetry=disable', '--debug-addr=-'],
+      { stdio: 'ignore' },
+    );
+    await waitFor(() => this.answers(), { timeout: 30_000, interval: 100, message: `the private FerretDB on port ${this.port} to answer` });
+  }
+
+  private async answers(): Promise<boolean> {
+    const client = new MongoClient(`mongodb://127.0.0.1:${this.port}`, { serverSelectionTimeoutMS: 500 });
+    try {
+      await client.db('admin').command({ ping: 1 });
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await client.close();
+    }
+  }
+
+  stop(): Promise<void> {
+    const child = this.child;
+    this.child = null;
+    return new Promise((resolve) => {
+      if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+const server = new PrivateFerretDB();
+
+beforeAll(() => server.start(), 60_000);
+afterAll(() => server.close());
+
+const done = (taskId: string, result: unknown) => createResultMeta({ taskId, status: 'SUCCESS', result, dateDone: new Date() });
+
+it('keeps results across a restart; a store made while down lands; a waiting get resolves', { timeout: 90_000 }, async () => {
+  const backend = new MongoBackend(server.url, { clientOptions: { serverSelectionTimeoutMS: 30_000 } });
+  try {
+    const before = uniqueName('before');
+    const during = uniqueName('during');
+    const after = uniqueName('after');
+    await backend.store(done(before, 1));
+    const waiting = backend.waitFor(after, { timeout: 60, interval: 0.2 });
+
+    await server.stop();
+    const storing = backend.store(done(during, 2));
+    await server.start();
+    await storing;
+    await backend.store(done(after, 3));
+
+    expect((await waiting).result).toBe(3);
+    expect((await backend.get(before))?.result).toBe(1);
+    expect((await backend.get(during))?.result).toBe(2);
+  } finally {
+    await backend.close();
+  }
+});
+
+it('a worker keeps storing results after a restart, and each get resolves', { timeout: 90_000 }, async () => {
+  const queue = uniqueName('restart');
+  const app = createApp({ broker: 'memory://', backend: server.url, resultBackendTransportOptions: { clientOptions: { serverSelectionTimeoutMS: 30_000 } }, logger: silentLogger });
+  const add = app.task({ name: 'restart.add', queue }, (x: number, y: number) => x + y);
+  const worker = await startWorker(app, { queues: [queue], concurrency: 4 });
+  try {
+    expect(await (await add.delay(1, 1)).get({ timeout: 20 })).toBe(2);
+    await server.stop();
+    await server.start();
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => add.delay(i, i)));
+    expect(await Promise.all(results.map((r) => r.get({ timeout: 30 })))).toEqual(Array.from({ length: 20 }, (_, i) => 2 * i));
+  } finally {
+    await worker.stop();
+    await app.close();
+  }
+});
