@@ -174,13 +174,19 @@ async function python(prefix: string): Promise<{ rate: number; calls: number } |
   }
 }
 
-/** Delete the run's queues (tq's and Python's) and its results (its own Redis db, TQ_BENCH_REDIS_DB). */
+/** Delete the run's queues (tq's and Python's), SNS topics and results (its own Redis db, TQ_BENCH_REDIS_DB). */
 async function cleanUp(prefix: string): Promise<void> {
   const { SQSClient, ListQueuesCommand, DeleteQueueCommand } = await import('@aws-sdk/client-sqs');
   const sqs = new SQSClient({ region: 'us-east-1', endpoint: ENDPOINT.origin, credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
   const page = await sqs.send(new ListQueuesCommand({ QueueNamePrefix: prefix }));
   for (const url of page.QueueUrls ?? []) await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => undefined);
   sqs.destroy();
+  const { SNSClient, ListTopicsCommand, DeleteTopicCommand } = await import('@aws-sdk/client-sns');
+  const sns = new SNSClient({ region: 'us-east-1', endpoint: ENDPOINT.origin, credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
+  for (const topic of (await sns.send(new ListTopicsCommand({}))).Topics ?? []) {
+    if (topic.TopicArn?.split(':').at(-1)?.startsWith(prefix)) await sns.send(new DeleteTopicCommand({ TopicArn: topic.TopicArn })).catch(() => undefined);
+  }
+  sns.destroy();
   const redis = new Redis(REDIS);
   try {
     for (const pattern of [`${prefix}*`, 'celery-task-meta-*']) {
