@@ -80,7 +80,7 @@ export function App() {
         </nav>
         <div class="spacer" />
         {session?.readOnly && <span class="badge badge-muted" data-testid="read-only">read-only</span>}
-        {session?.user && <span class="dim">{session.user}</span>}
+        {session?.user && <span class="dim" data-testid="user" title={`role: ${session.user.role}`}>{session.user.username}</span>}
         <LiveDot />
       </header>
       <main>{session ? <Page /> : <div class="page"><Loading error={error} what="the session" /></div>}</main>

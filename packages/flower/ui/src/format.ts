@@ -1,10 +1,13 @@
 /** Display helpers: times in the browser's zone (UTC in the tooltip), durations, sizes. */
 
-export function formatTime(epochSeconds: number | string | null | undefined): string {
+/** `2026-12-03 01:24:31.551` in the browser's zone; `compact` drops the date when it is today. */
+export function formatTime(epochSeconds: number | string | null | undefined, compact = false): string {
   const date = toDate(epochSeconds);
   if (!date) return '—';
   const pad = (n: number, width = 2) => String(n).padStart(width, '0');
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`;
+  const time = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`;
+  if (compact && date.toDateString() === new Date().toDateString()) return time;
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${time}`;
 }
 
 export function utcTitle(epochSeconds: number | string | null | undefined): string | undefined {

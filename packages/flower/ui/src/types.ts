@@ -3,7 +3,8 @@
 export interface Session {
   csrfToken: string;
   readOnly: boolean;
-  user: string | null;
+  /** The logged-in user (basic auth), or null when the monitor has no users. */
+  user: { username: string; role: 'admin' | 'read-only' } | null;
   version: string;
 }
 
@@ -39,7 +40,7 @@ export interface Totals {
 export interface Overview {
   workers: WorkerJson[];
   totals: Totals;
-  history: { store: string; stored: number; retention: number | string | null; memoryBytes: number };
+  history: { store: string; stored: number | null; retention: { maxTasks?: number; maxAgeSeconds?: number | null } | null; memoryBytes: number };
 }
 
 export type TaskState = 'PENDING' | 'RECEIVED' | 'STARTED' | 'SUCCESS' | 'FAILURE' | 'RETRY' | 'REVOKED' | 'REJECTED' | string;

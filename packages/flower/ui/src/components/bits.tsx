@@ -31,9 +31,9 @@ export function Card({ label, value, tone, hint }: { label: string; value: Compo
   );
 }
 
-export function Time({ value }: { value: number | string | null | undefined }) {
+export function Time({ value, compact }: { value: number | string | null | undefined; compact?: boolean }) {
   if (value === null || value === undefined) return <span class="dim">—</span>;
-  return <time title={`${utcTitle(value) ?? ''} · ${ago(value)}`}>{formatTime(value)}</time>;
+  return <time title={`${formatTime(value)} · ${utcTitle(value) ?? ''} · ${ago(value)}`}>{formatTime(value, compact)}</time>;
 }
 
 export function Loading({ error, what }: { error: string | null; what: string }) {

@@ -10,9 +10,11 @@ export interface Series {
   bars?: 'left' | 'right' | 'center';
 }
 
-export function TimeChart({ x, ys, series, height = 220, yLabel }: { x: number[]; ys: Array<Array<number | null>>; series: Series[]; height?: number; yLabel?: string }) {
+export function TimeChart({ x, ys, series, height = 220, yLabel, xRange }: { x: number[]; ys: Array<Array<number | null>>; series: Series[]; height?: number; yLabel?: string; /** Epoch seconds the x axis spans, whatever the data covers. */ xRange?: [number, number] }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
+  const xRangeRef = useRef(xRange);
+  xRangeRef.current = xRange;
   const shape = series.map((s) => `${s.label}:${s.bars ? 'b' : 'l'}`).join('|');
 
   useEffect(() => {
@@ -24,7 +26,16 @@ export function TimeChart({ x, ys, series, height = 220, yLabel }: { x: number[]
       height,
       cursor: { drag: { x: false, y: false } },
       legend: { live: true },
-      scales: { x: { time: true } },
+      // Bars centred on their minute need half a minute of room at either end.
+      scales: {
+        x: {
+          time: true,
+          range: (_u, min, max): uPlot.Range.MinMax => {
+            const [from, to] = xRangeRef.current ?? [min, max];
+            return series.some((s) => s.bars) ? [from - 45, to + 45] : [from, to];
+          },
+        },
+      },
       axes: [
         { stroke: '#667085', grid: { stroke: '#eef0f3' }, ticks: { stroke: '#eef0f3' } },
         { stroke: '#667085', grid: { stroke: '#eef0f3' }, ticks: { stroke: '#eef0f3' }, ...(yLabel ? { label: yLabel } : {}), size: 56 },

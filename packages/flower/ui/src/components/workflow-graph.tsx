@@ -81,6 +81,13 @@ function shortName(name: string | null, kind: string): string {
   return text.length > 24 ? `…${text.slice(-23)}` : text;
 }
 
+/** The second line of a node: its state and a short id (the body of a chord says so). */
+function nodeMeta(n: TaskGraph['nodes'][number]): string {
+  const id = n.id.replace(/^group:/, '').slice(0, 8);
+  if (n.kind === 'group') return `${id}`;
+  return n.kind === 'chord-body' ? `body · ${n.state} · ${id.slice(0, 6)}` : `${n.state} · ${id}`;
+}
+
 export function WorkflowGraph({ graph, current }: { graph: TaskGraph; current: string }) {
   const placed = layout(graph);
   const all = [...placed.values()];
@@ -121,7 +128,7 @@ export function WorkflowGraph({ graph, current }: { graph: TaskGraph; current: s
               <rect x={p.x} y={p.y} width={NODE_W} height={NODE_H} rx="8" fill={n.id === current ? '#eff8ff' : '#fff'} stroke={n.id === current ? '#1570ef' : '#d0d5dd'} stroke-width={n.id === current ? 2 : 1} stroke-dasharray={n.kind === 'group' ? '4 3' : undefined} />
               <rect x={p.x} y={p.y} width="6" height={NODE_H} rx="3" fill={color} />
               <text x={p.x + 14} y={p.y + 19} class="node-name">{shortName(n.name, n.kind)}</text>
-              <text x={p.x + 14} y={p.y + 36} class="node-meta">{n.kind === 'chord-body' ? 'chord body · ' : ''}{n.kind === 'group' ? `${n.id.slice(0, 8)}` : `${n.state} · ${n.id.slice(0, 8)}`}</text>
+              <text x={p.x + 14} y={p.y + 36} class="node-meta">{nodeMeta(n)}</text>
             </g>
           );
           return n.kind === 'group' ? <g key={n.id}>{body}</g> : <a key={n.id} href={href('task', n.id)}>{body}</a>;

@@ -4,7 +4,7 @@
  */
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { Card, Loading, OnlineBadge, Section } from '../components/bits.tsx';
-import { ago, formatBytes, formatNumber } from '../format.ts';
+import { ago, formatBytes, formatDuration, formatNumber } from '../format.ts';
 import { useLive } from '../live.ts';
 import { href } from '../route.ts';
 import type { Overview, Totals, WorkerJson } from '../types.ts';
@@ -19,6 +19,12 @@ export function useNow(ms = 1000): number {
     return () => clearInterval(timer);
   }, [ms]);
   return now;
+}
+
+function retentionText(retention: Overview['history']['retention']): string {
+  if (!retention) return '';
+  const parts = [retention.maxTasks ? `at most ${formatNumber(retention.maxTasks)}` : null, retention.maxAgeSeconds ? `for ${formatDuration(retention.maxAgeSeconds)}` : null].filter(Boolean);
+  return parts.length ? ` (${parts.join(', ')})` : '';
 }
 
 export function Dashboard() {
@@ -108,8 +114,7 @@ export function Dashboard() {
       <ThroughputPanel minutes={60} />
 
       <p class="footnote">
-        History: <b>{history.store}</b> store, {formatNumber(history.stored)} tasks kept
-        {history.retention !== null && history.retention !== undefined ? <> (retention {String(history.retention)})</> : null}, {formatBytes(history.memoryBytes)} in memory.
+        History: <b>{history.store}</b> store, {formatNumber(history.stored)} tasks kept{retentionText(history.retention)}, {formatBytes(history.memoryBytes)} in memory.
       </p>
     </div>
   );

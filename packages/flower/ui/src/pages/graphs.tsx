@@ -21,12 +21,13 @@ function throughputSeries(stats: Stats, minutes: number) {
   const byMinute = new Map(stats.throughput.map((p) => [Math.floor(p.t / 60) * 60, p]));
   const end = Math.floor(Date.now() / 60_000) * 60;
   const x: number[] = [];
-  const ok: number[] = [];
-  const bad: number[] = [];
+  // An empty minute is null, not 0: no zero-height stub is drawn, and the legend shows "--".
+  const ok: Array<number | null> = [];
+  const bad: Array<number | null> = [];
   for (let t = end - (minutes - 1) * 60; t <= end; t += 60) {
     x.push(t);
-    ok.push(byMinute.get(t)?.succeeded ?? 0);
-    bad.push(byMinute.get(t)?.failed ?? 0);
+    ok.push(byMinute.get(t)?.succeeded || null);
+    bad.push(byMinute.get(t)?.failed || null);
   }
   return { x, ys: [ok, bad] };
 }
@@ -101,7 +102,7 @@ export function Graphs() {
         ) : depth.queues.length === 0 ? (
           <p class="note">No queue has been sampled in this range yet.</p>
         ) : (
-          <TimeChart x={depth.x} ys={depth.ys} yLabel="messages" series={depth.queues.map((q, i) => ({ label: q, color: PALETTE[i % PALETTE.length] ?? '#667085' }))} />
+          <TimeChart x={depth.x} ys={depth.ys} xRange={[Date.now() / 1000 - minutes * 60, Date.now() / 1000]} yLabel="messages" series={depth.queues.map((q, i) => ({ label: q, color: PALETTE[i % PALETTE.length] ?? '#667085' }))} />
         )}
       </Section>
     </div>

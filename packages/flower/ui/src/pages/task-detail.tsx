@@ -24,7 +24,11 @@ function CopyButton({ text }: { text: string }) {
 
 function TaskLink({ id }: { id: string | null }) {
   if (!id) return <span class="dim">—</span>;
-  return <a class="mono" href={href('task', id)}>{id}</a>;
+  return (
+    <a class="mono" href={href('task', id)}>
+      {id}
+    </a>
+  );
 }
 
 function Code({ label, text, testId }: { label: string; text: string | null; testId: string }) {
@@ -51,8 +55,8 @@ export function TaskDetail({ id }: { id: string }) {
         // Any task of the same workflow changes the graph's colours.
         if (graph.data?.nodes.some((n) => n.id === event.uuid) || event.rootId === graph.data?.rootId) reloadGraph();
       },
-      [id, task.reload, graph.data, reloadGraph],
-    ),
+      [id, task.reload, graph.data, reloadGraph]
+    )
   );
 
   if (!task.data) {
@@ -78,38 +82,52 @@ export function TaskDetail({ id }: { id: string }) {
         <StateBadge state={t.state} />
         <div class="spacer" />
         <div class="button-row">
-          <ActionButton
-            label="Revoke"
-            request={{
-              title: 'Revoke task',
-              description: <>Revoke <b>{t.name}</b> <code>{t.uuid}</code>? Workers will discard it if it has not started yet.</>,
-              path: `api/task/revoke/${encodeURIComponent(t.uuid)}`,
-              params: { terminate: false },
-              confirmLabel: 'Revoke',
-              danger: true,
-              onDone: task.reload,
-            }}
-            disabled={!running}
-          />
-          <ActionButton
-            label="Terminate"
-            request={{
-              title: 'Terminate task',
-              description: <>Revoke <b>{t.name}</b> <code>{t.uuid}</code> and terminate it if it is running (SIGTERM to its pool process)?</>,
-              path: `api/task/revoke/${encodeURIComponent(t.uuid)}`,
-              params: { terminate: true },
-              confirmLabel: 'Terminate',
-              danger: true,
-              onDone: task.reload,
-            }}
-            disabled={!running}
-          />
+          {running && (
+            <ActionButton
+              label="Revoke"
+              request={{
+                title: 'Revoke task',
+                description: (
+                  <>
+                    Revoke <b>{t.name}</b> <code>{t.uuid}</code>? Workers will discard it if it has not started yet.
+                  </>
+                ),
+                path: `api/task/revoke/${encodeURIComponent(t.uuid)}`,
+                params: { terminate: false },
+                confirmLabel: 'Revoke',
+                danger: true,
+                onDone: task.reload,
+              }}
+            />
+          )}
+          {running && (
+            <ActionButton
+              label="Terminate"
+              request={{
+                title: 'Terminate task',
+                description: (
+                  <>
+                    Revoke <b>{t.name}</b> <code>{t.uuid}</code> and terminate it if it is running (SIGTERM to its pool process)?
+                  </>
+                ),
+                path: `api/task/revoke/${encodeURIComponent(t.uuid)}`,
+                params: { terminate: true },
+                confirmLabel: 'Terminate',
+                danger: true,
+                onDone: task.reload,
+              }}
+            />
+          )}
           {(t.state === 'FAILURE' || t.state === 'REVOKED') && (
             <ActionButton
               label="Retry"
               request={{
                 title: 'Retry task',
-                description: <>Send <b>{t.name}</b> again with the same arguments, as a new task?</>,
+                description: (
+                  <>
+                    Send <b>{t.name}</b> again with the same arguments, as a new task?
+                  </>
+                ),
                 path: `api/ui/tasks/${encodeURIComponent(t.uuid)}/retry`,
                 confirmLabel: 'Retry',
                 success: (reply) => `Sent again as ${(reply as { taskId?: string }).taskId ?? 'a new task'}`,
@@ -144,31 +162,89 @@ export function TaskDetail({ id }: { id: string }) {
         <Section title="Times">
           <table class="kv">
             <tbody>
-              <tr><th>Received</th><td><Time value={t.received} /></td></tr>
-              <tr><th>Started</th><td><Time value={t.started} /></td></tr>
-              <tr><th>{t.failed ? 'Failed' : t.revoked ? 'Revoked' : 'Succeeded'}</th><td><Time value={finished} /></td></tr>
-              {t.retried ? <tr><th>Last retry</th><td><Time value={t.retried} /></td></tr> : null}
-              <tr><th>Runtime</th><td data-testid="task-runtime">{formatDuration(t.runtime)}</td></tr>
-              <tr><th>Wait</th><td>{t.received && t.started ? formatDuration(t.started - t.received) : '—'}</td></tr>
-              <tr><th>ETA</th><td><Time value={t.eta} /></td></tr>
-              <tr><th>Expires</th><td><Time value={t.expires} /></td></tr>
+              <tr>
+                <th>Received</th>
+                <td>
+                  <Time value={t.received} />
+                </td>
+              </tr>
+              <tr>
+                <th>Started</th>
+                <td>
+                  <Time value={t.started} />
+                </td>
+              </tr>
+              <tr>
+                <th>{t.failed ? 'Failed' : t.revoked ? 'Revoked' : 'Succeeded'}</th>
+                <td>
+                  <Time value={finished} />
+                </td>
+              </tr>
+              {t.retried ? (
+                <tr>
+                  <th>Last retry</th>
+                  <td>
+                    <Time value={t.retried} />
+                  </td>
+                </tr>
+              ) : null}
+              <tr>
+                <th>Runtime</th>
+                <td data-testid="task-runtime">{formatDuration(t.runtime)}</td>
+              </tr>
+              <tr>
+                <th>Wait</th>
+                <td>{t.received && t.started ? formatDuration(t.started - t.received) : '—'}</td>
+              </tr>
+              <tr>
+                <th>ETA</th>
+                <td>
+                  <Time value={t.eta} />
+                </td>
+              </tr>
+              <tr>
+                <th>Expires</th>
+                <td>
+                  <Time value={t.expires} />
+                </td>
+              </tr>
             </tbody>
           </table>
         </Section>
         <Section title="Execution">
           <table class="kv">
             <tbody>
-              <tr><th>Worker</th><td>{t.worker ? <a href={href('workers', t.worker)}>{t.worker}</a> : <span class="dim">—</span>}</td></tr>
-              <tr><th>Retries</th><td>{t.retries ?? 0}</td></tr>
-              <tr><th>Parent</th><td><TaskLink id={t.parentId} /></td></tr>
-              <tr><th>Root</th><td><TaskLink id={t.rootId} /></td></tr>
+              <tr>
+                <th>Worker</th>
+                <td>{t.worker ? <a href={href('workers', t.worker)}>{t.worker}</a> : <span class="dim">—</span>}</td>
+              </tr>
+              <tr>
+                <th>Retries</th>
+                <td>{t.retries ?? 0}</td>
+              </tr>
+              <tr>
+                <th>Parent</th>
+                <td>
+                  <TaskLink id={t.parentId} />
+                </td>
+              </tr>
+              <tr>
+                <th>Root</th>
+                <td>
+                  <TaskLink id={t.rootId} />
+                </td>
+              </tr>
               <tr>
                 <th>Children</th>
                 <td>
-                  {t.children.length === 0 ? <span class="dim">—</span> : (
+                  {t.children.length === 0 ? (
+                    <span class="dim">—</span>
+                  ) : (
                     <ul class="plain">
                       {t.children.map((child) => (
-                        <li key={child}><TaskLink id={child} /></li>
+                        <li key={child}>
+                          <TaskLink id={child} />
+                        </li>
                       ))}
                     </ul>
                   )}
@@ -181,7 +257,11 @@ export function TaskDetail({ id }: { id: string }) {
 
       <Section title="Workflow">
         {graph.data ? (
-          graph.data.nodes.length > 1 ? <WorkflowGraph graph={graph.data} current={t.uuid} /> : <p class="note">This task is not part of a chain, group or chord.</p>
+          graph.data.nodes.length > 1 ? (
+            <WorkflowGraph graph={graph.data} current={t.uuid} />
+          ) : (
+            <p class="note">This task is not part of a chain, group or chord.</p>
+          )
         ) : (
           <Loading error={graph.error} what="the workflow" />
         )}

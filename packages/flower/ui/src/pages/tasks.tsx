@@ -40,7 +40,7 @@ function go(query: URLSearchParams, changes: Record<string, string | null>): voi
   location.hash = `#/tasks${qs ? `?${qs}` : ''}`;
 }
 
-function clip(text: string | null, max = 60): string {
+function clip(text: string | null, max = 40): string {
   if (text === null || text === undefined) return '';
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
@@ -157,10 +157,10 @@ export function Tasks({ route }: { route: Route }) {
                     <td class="mono clip" title={t.args ?? ''}>{clip(t.args)}</td>
                     <td class="mono clip" title={t.kwargs ?? ''}>{clip(t.kwargs)}</td>
                     <td class="mono clip" title={t.result ?? t.exception ?? ''}>{clip(t.result ?? t.exception)}</td>
-                    <td class="nowrap"><Time value={t.received} /></td>
-                    <td class="nowrap"><Time value={t.started} /></td>
+                    <td class="nowrap"><Time value={t.received} compact /></td>
+                    <td class="nowrap"><Time value={t.started} compact /></td>
                     <td class="num nowrap">{formatDuration(t.runtime)}</td>
-                    <td>{t.worker ? <a href={href('workers', t.worker)}>{t.worker}</a> : <span class="dim">—</span>}</td>
+                    <td class="nowrap">{t.worker ? <a href={href('workers', t.worker)}>{t.worker}</a> : <span class="dim">—</span>}</td>
                   </tr>
                 ))}
               </tbody>

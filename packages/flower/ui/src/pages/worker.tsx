@@ -9,7 +9,7 @@ import { ago, formatNumber } from '../format.ts';
 import { useLive } from '../live.ts';
 import { href } from '../route.ts';
 import type { WorkerJson } from '../types.ts';
-import { useApi } from '../use-api.ts';
+import { useApi, useThrottled } from '../use-api.ts';
 import { useNow } from './dashboard.tsx';
 
 const TABS = ['Pool', 'Queues', 'Tasks', 'Limits', 'Config', 'System', 'Other'] as const;
@@ -28,10 +28,12 @@ function workerPath(action: string, hostname: string): string {
   return `api/worker/${action}/${encodeURIComponent(hostname)}`;
 }
 
-function PoolTab({ worker }: { worker: WorkerJson }) {
+function PoolTab({ worker, reload }: { worker: WorkerJson; reload: () => void }) {
   const [n, setN] = useState(1);
   const [min, setMin] = useState(1);
-  const [max, setMax] = useState(Math.max(1, worker.pool.maxConcurrency ?? 1));
+  const [chosenMax, setMax] = useState<number | null>(null);
+  // Until the user picks one, the pool's current size (known once the worker answered inspect).
+  const max = chosenMax ?? Math.max(1, worker.pool.maxConcurrency ?? 1);
   const pool = asRecord(worker.stats?.['pool']);
   return (
     <>
@@ -50,13 +52,13 @@ function PoolTab({ worker }: { worker: WorkerJson }) {
         <div class="action-forms">
           <div class="action-form">
             <label>Processes <input type="number" min="1" value={n} onInput={(e) => setN(Number(e.currentTarget.value) || 1)} aria-label="Grow or shrink by" /></label>
-            <ActionButton label="Grow" request={() => ({ title: 'Grow pool', description: <>Add {n} process(es) to <b>{worker.hostname}</b>'s pool?</>, path: workerPath('pool/grow', worker.hostname), params: { n } })} />
-            <ActionButton label="Shrink" request={() => ({ title: 'Shrink pool', description: <>Remove {n} process(es) from <b>{worker.hostname}</b>'s pool?</>, path: workerPath('pool/shrink', worker.hostname), params: { n } })} />
+            <ActionButton label="Grow" request={() => ({ title: 'Grow pool', description: <>Add {n} process(es) to <b>{worker.hostname}</b>'s pool?</>, path: workerPath('pool/grow', worker.hostname), params: { n }, onDone: reload })} />
+            <ActionButton label="Shrink" request={() => ({ title: 'Shrink pool', description: <>Remove {n} process(es) from <b>{worker.hostname}</b>'s pool?</>, path: workerPath('pool/shrink', worker.hostname), params: { n }, onDone: reload })} />
           </div>
           <div class="action-form">
             <label>Min <input type="number" min="0" value={min} onInput={(e) => setMin(Number(e.currentTarget.value) || 0)} /></label>
             <label>Max <input type="number" min="1" value={max} onInput={(e) => setMax(Number(e.currentTarget.value) || 1)} /></label>
-            <ActionButton label="Autoscale" request={() => ({ title: 'Autoscale pool', description: <>Let <b>{worker.hostname}</b> scale its pool between {min} and {max} processes?</>, path: workerPath('pool/autoscale', worker.hostname), params: { min, max } })} />
+            <ActionButton label="Autoscale" request={() => ({ title: 'Autoscale pool', description: <>Let <b>{worker.hostname}</b> scale its pool between {min} and {max} processes?</>, path: workerPath('pool/autoscale', worker.hostname), params: { min, max }, onDone: reload })} />
           </div>
         </div>
       </IfWritable>
@@ -64,7 +66,7 @@ function PoolTab({ worker }: { worker: WorkerJson }) {
   );
 }
 
-function QueuesTab({ worker }: { worker: WorkerJson }) {
+function QueuesTab({ worker, reload }: { worker: WorkerJson; reload: () => void }) {
   const [queue, setQueue] = useState('');
   return (
     <>
@@ -82,7 +84,7 @@ function QueuesTab({ worker }: { worker: WorkerJson }) {
               <td>{name}</td>
               <IfWritable>
                 <td class="right">
-                  <ActionButton small label="Cancel consumer" request={{ title: 'Cancel consumer', description: <>Stop <b>{worker.hostname}</b> consuming from <b>{name}</b>?</>, path: workerPath('queue/cancel-consumer', worker.hostname), params: { queue: name }, danger: true }} />
+                  <ActionButton small label="Cancel consumer" request={{ title: 'Cancel consumer', description: <>Stop <b>{worker.hostname}</b> consuming from <b>{name}</b>?</>, path: workerPath('queue/cancel-consumer', worker.hostname), params: { queue: name }, danger: true, onDone: reload }} />
                 </td>
               </IfWritable>
             </tr>
@@ -92,7 +94,7 @@ function QueuesTab({ worker }: { worker: WorkerJson }) {
       <IfWritable>
         <div class="action-form">
           <label>Queue <input type="text" value={queue} placeholder="queue name" onInput={(e) => setQueue(e.currentTarget.value)} /></label>
-          <ActionButton label="Add consumer" request={() => (queue.trim() ? { title: 'Add consumer', description: <>Make <b>{worker.hostname}</b> consume from <b>{queue.trim()}</b>?</>, path: workerPath('queue/add-consumer', worker.hostname), params: { queue: queue.trim() } } : null)} />
+          <ActionButton label="Add consumer" request={() => (queue.trim() ? { title: 'Add consumer', description: <>Make <b>{worker.hostname}</b> consume from <b>{queue.trim()}</b>?</>, path: workerPath('queue/add-consumer', worker.hostname), params: { queue: queue.trim() }, onDone: reload } : null)} />
         </div>
       </IfWritable>
     </>
@@ -170,6 +172,8 @@ export function Worker({ hostname }: { hostname: string }) {
   const [live, setLive] = useState<WorkerJson | null>(null);
   const [tab, setTab] = useState<Tab>('Pool');
   const now = useNow();
+  // The worker applies a control command, then its next inspect reply shows it: read again soon.
+  const refresh = useThrottled(resource.reload, 1500);
   useLive('worker', useCallback((w: WorkerJson) => { if (w.hostname === hostname) setLive(w); }, [hostname]));
 
   // A live event is newer than the last read unless the read came later (its heartbeat says).
@@ -208,8 +212,8 @@ export function Worker({ hostname }: { hostname: string }) {
           ))}
         </nav>
         <div class="tab-body">
-          {tab === 'Pool' && <PoolTab worker={worker} />}
-          {tab === 'Queues' && <QueuesTab worker={worker} />}
+          {tab === 'Pool' && <PoolTab worker={worker} reload={refresh} />}
+          {tab === 'Queues' && <QueuesTab worker={worker} reload={refresh} />}
           {tab === 'Tasks' && <TasksTab worker={worker} />}
           {tab === 'Limits' && <LimitsTab worker={worker} />}
           {tab === 'Config' && <KeyValues value={worker.conf} empty="The worker has not reported its configuration." />}
