@@ -177,12 +177,14 @@ export class MongoBackend implements ResultBackend {
       const outcome = failed.get(i);
       if (outcome === 'kept') {
         // A SUCCESS was there already and stays: waiters read that one.
+        this.waiter.drop(doc._id);
         this.waiter.poke(doc._id);
         resolve();
       } else if (outcome !== undefined) {
         reject(outcome);
       } else {
         if (READY.includes(doc.status)) this.waiter.notify(doc._id, () => fromTaskDocument(doc));
+        else this.waiter.drop(doc._id);
         resolve();
       }
     });
@@ -285,6 +287,7 @@ export class MongoBackend implements ResultBackend {
   }
 
   async forget(taskId: string): Promise<void> {
+    this.waiter.drop(taskId);
     await this.db();
     try {
       await this.tasks.deleteOne({ _id: taskId });

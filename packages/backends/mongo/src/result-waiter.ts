@@ -4,7 +4,9 @@
  * the wait began resolves it), then after a backoff that doubles from `backoffStart` up to the
  * caller's `interval` (Celery's 0.5 s). All ids due at the same moment go in one `$in` query per
  * thousand, so ten thousand waiting results cost a few queries per round, not ten thousand.
- * Results this process stores itself wake their waiters directly, without a round trip.
+ * Results this process stores itself wake their waiters directly, without a round trip, and
+ * are kept for a minute (at most 20,000) for a `waitFor` that comes after the store (a worker
+ * and a client in one process), as the Redis backend keeps results pushed before anyone waited.
  */
 import { BackendError, TimeoutError, type Logger, type WaitOptions } from '@tq/core';
 import type { ResultMeta } from '@tq/protocol';
@@ -31,6 +33,8 @@ interface Watch {
 }
 
 const CHUNK = 1000;
+const EARLY_TTL = 60_000;
+const EARLY_MAX = 20_000;
 
 export class ResultWaiter {
   private readonly watches = new Map<string, Watch>();
@@ -38,6 +42,8 @@ export class ResultWaiter {
   private timerAt = Infinity;
   private polling = false;
   private closed = false;
+  /** Ready results this process stored that nobody waited for yet, oldest first. */
+  private readonly early = new Map<string, { decode: () => ResultMeta; at: number }>();
 
   constructor(
     private readonly read: ReadReady,
@@ -47,6 +53,17 @@ export class ResultWaiter {
 
   wait(taskId: string, options: WaitOptions = {}): Promise<ResultMeta> {
     if (this.closed) return Promise.reject(new BackendError('[tq] [backend-mongo] the result backend is closed', { retryable: false }));
+    const early = this.early.get(taskId);
+    if (early) {
+      this.early.delete(taskId);
+      if (performance.now() - early.at < EARLY_TTL) {
+        try {
+          return Promise.resolve(early.decode());
+        } catch (err) {
+          return Promise.reject(err);
+        }
+      }
+    }
     return new Promise<ResultMeta>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, timer: undefined, signal: options.signal, onAbort: undefined };
       const settle = (): boolean => this.remove(taskId, waiter);
@@ -78,8 +95,22 @@ export class ResultWaiter {
   /** A result this process stored: wake its waiters without reading it back. */
   notify(taskId: string, meta: () => ResultMeta): void {
     const watch = this.watches.get(taskId);
-    if (!watch) return;
-    for (const waiter of [...watch.waiters]) waiter.resolve(meta());
+    if (watch) {
+      for (const waiter of [...watch.waiters]) waiter.resolve(meta());
+      return;
+    }
+    const now = performance.now();
+    this.early.delete(taskId);
+    this.early.set(taskId, { decode: meta, at: now });
+    for (const [id, entry] of this.early) {
+      if (this.early.size <= EARLY_MAX && now - entry.at < EARLY_TTL) break;
+      this.early.delete(id);
+    }
+  }
+
+  /** Drop what this process remembers of a result (it was forgotten, or replaced elsewhere). */
+  drop(taskId: string): void {
+    this.early.delete(taskId);
   }
 
   /** Re-read this id now (its stored state is not the one this process tried to write). */
@@ -104,6 +135,7 @@ export class ResultWaiter {
     const error = new BackendError('[tq] [backend-mongo] the result backend was closed while a result was awaited', { retryable: false });
     for (const watch of [...this.watches.values()]) for (const waiter of [...watch.waiters]) waiter.reject(error);
     this.watches.clear();
+    this.early.clear();
   }
 
   private remove(taskId: string, waiter: Waiter): boolean {
