@@ -39,6 +39,8 @@ export function isAddressedTo(request: ControlRequest, nodename: string): boolea
 export class Pidbox {
   private subscription: Subscription | null = null;
   readonly handlers = new Map<string, ControlHandler>();
+  /** Commands accepted from the network (`controlAllow`); null: every registered one. */
+  allow: ReadonlySet<string> | null = null;
   private readonly logger: Logger;
 
   constructor(
@@ -86,7 +88,12 @@ export class Pidbox {
     }
     const handler = this.handlers.get(request.method);
     let reply: unknown;
-    if (!handler) {
+    if (this.allow && !this.allow.has(request.method)) {
+      this.logger.warn(`refused remote-control command ${JSON.stringify(request.method)}: not in this worker's control allow list (${[...this.allow].join(', ')})`);
+      reply = { error: `command ${request.method} is not allowed on this worker (controlAllow)` };
+    } else if (!handler) {
+      // Neither Celery's nor registered here: nothing runs; the sender learns why.
+      this.logger.warn(`ignored unknown remote-control command ${JSON.stringify(request.method.slice(0, 100))}`);
       reply = { error: `No such control command: ${request.method}` };
     } else {
       try {

@@ -46,6 +46,7 @@ import { Autoscaler, autoscalerStep } from './autoscaler.js';
 import { autoreloadStep } from './autoreload.js';
 import { connectBroker, StartAborted } from './broker-connection.js';
 import { orderSteps, type Bootstep } from './bootsteps.js';
+import { controlAllowList } from './control/allow.js';
 import { registerControlCommands } from './control/index.js';
 import { WorkerHooks } from './hooks.js';
 import { canvas } from '@tq/canvas';
@@ -123,6 +124,11 @@ export interface WorkerOptions {
    * 64 MiB); a bigger one is rejected unread, so a compression bomb never inflates.
    */
   maxMessageSize?: number;
+  /**
+   * Remote-control commands this worker accepts (`--control-allow`): names, or `'inspect'` /
+   * `'control'` for each group; others are refused with a logged warning. Default: all.
+   */
+  controlAllow?: string[] | null;
   /** Run beat inside this worker (`-B`): `true`, or beat's options. */
   beat?: boolean | BeatOptions;
   /** Extra components started with the worker, in dependency order. */
@@ -263,6 +269,7 @@ export class Worker {
     if (names.length === 0) throw new ConfigurationError('the worker has no queue to consume (every queue was excluded)');
     this.queues = names.map((name) => app.router.queue(name));
     this.pidbox = new Pidbox(app, this.hostname, this.logger);
+    this.pidbox.allow = controlAllowList(options.controlAllow, this.logger);
     this.rateLimiter = new RateLimiter(
       (request) => this.toReady(request),
       () => this.updatePrefetch(),

@@ -4,7 +4,7 @@
  * `active`, `reserved`, `revoked` and `conf`.
  */
 import { arch, hostname as osHostname, platform, release } from 'node:os';
-import { redactUrl, type App, type QueueDeclaration } from '@tq/core';
+import type { App, QueueDeclaration } from '@tq/core';
 import { requestDict } from '../request-info.js';
 import type { Worker } from '../worker.js';
 import { commandsOf } from './meta.js';
@@ -185,7 +185,17 @@ export function queueDict(queue: QueueDeclaration): Record<string, unknown> {
   };
 }
 
-const SECRET = /password|secret|token|key$/i;
+/** Setting names whose values are secrets, TLS ones included (`key`, `keyfile`, `passphrase`, `pfx`). */
+const SECRET = /pass(word|phrase|wd)|secret|token|credential|private|pfx|key(file)?$/i;
+
+/**
+ * A string with every URL password masked, wherever it sits (failover lists, sentinel URLs,
+ * `?password=` query parameters). Unlike a URL parser this also catches a password holding an
+ * unescaped `/` or `:`, which would otherwise leak its tail.
+ */
+export function maskSecrets(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s;,]*:)[^@\s;,]*@/gi, '$1***@').replace(/([?&](?:password|passwd|pass|secret|token)=)[^&\s;,]*/gi, '$1***');
+}
 
 /**
  * Celery's `conf` (`app.conf.table(with_defaults)`): settings by their Celery names, only those
@@ -198,15 +208,16 @@ function conf(app: App, withDefaults: boolean): Record<string, unknown> {
   delete source['logger'];
   for (const [key, value] of Object.entries(source)) {
     if (value === undefined) continue;
-    if (key === 'broker') out['broker_url'] = typeof value === 'string' ? redactUrl(value) : `<${(value as { name?: string }).name ?? 'custom'} broker>`;
-    else if (key === 'backend') out['result_backend'] = typeof value === 'string' ? redactUrl(value) : value === null ? null : `<${(value as { name?: string }).name ?? 'custom'} backend>`;
+    if (key === 'broker') out['broker_url'] = typeof value === 'string' ? maskSecrets(value) : `<${(value as { name?: string }).name ?? 'custom'} broker>`;
+    else if (key === 'backend') out['result_backend'] = typeof value === 'string' ? maskSecrets(value) : value === null ? null : `<${(value as { name?: string }).name ?? 'custom'} backend>`;
     else out[snake(key)] = SECRET.test(key) ? '********' : jsonSafe(value, 0);
   }
   return out;
 }
 
 function jsonSafe(value: unknown, depth: number): unknown {
-  if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
+  if (typeof value === 'string') return maskSecrets(value);
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return value;
   if (typeof value === 'function') return `<function ${value.name || 'anonymous'}>`;
   if (value instanceof RegExp) return `re.compile(${JSON.stringify(value.source)})`;
   if (value instanceof Date) return value.toISOString();

@@ -33,6 +33,7 @@ const OPTIONS: Options = {
   'without-heartbeat': { type: 'boolean' },
   beat: { type: 'boolean', short: 'B' },
   schedule: { type: 'string', short: 's' },
+  'control-allow': { type: 'string', multiple: true },
 };
 
 const HELP = `usage: tq worker -A <module[:export]> [options]
@@ -54,6 +55,7 @@ const HELP = `usage: tq worker -A <module[:export]> [options]
   --without-mingle                        do not sync revokes with other workers at start-up
   -E, --task-events                       send task events (monitoring); --without-heartbeat
   -B, --beat                              also run beat (periodic tasks); -s, --schedule FILE
+  --control-allow a,b                     remote-control commands accepted (names, or inspect/control); others refused
 `;
 
 function poolOption(value: unknown): PoolKind | undefined {
@@ -123,6 +125,7 @@ export async function run(argv: string[]): Promise<number> {
   const level = loglevel(values['loglevel']);
   const queues = listOption(values['queues']);
   const excludeQueues = listOption(values['exclude-queues']);
+  const controlAllow = listOption(values['control-allow']);
   const appSpec = values['app'] as string | undefined;
 
   const pidfile = values['pidfile'] ? acquirePidfile(String(values['pidfile'])) : null;
@@ -152,6 +155,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(values['without-mingle'] ? { mingle: false } : {}),
       ...(queues ? { queues } : {}),
       ...(excludeQueues ? { excludeQueues } : {}),
+      ...(controlAllow ? { controlAllow } : {}),
       ...(values['hostname'] ? { hostname: String(values['hostname']) } : {}),
     });
     return await serve(app, worker);

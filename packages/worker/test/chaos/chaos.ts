@@ -1,0 +1,469 @@
+/**
+ * The chaos harness (`npm run chaos`, and a short form in the worker's tests): acksLate tasks on
+ * the process pool while three worker processes are SIGKILLed at random and restarted, a pool
+ * child is SIGKILLed mid-task, the broker restarts, the result backend goes away for a while,
+ * and the leading one of two beats is SIGKILLed. Every server is the run's own (free ports, own
+ * directories); the shared test servers are never touched. At the end every task must have
+ * exactly one SUCCESS result, and each duplicate execution must be explained by a kill.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '@tq/testing';
+import { Redis } from 'ioredis';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(HERE, '../../../..');
+const SERVICES = join(ROOT, 'scripts/services.sh');
+
+export interface ChaosOptions {
+  broker: 'redis' | 'amqp';
+  tasks: number;
+  workers?: number;
+  /** Seconds between worker kills: a random pause in [min, max]. */
+  killEvery?: [min: number, max: number];
+  /** Also restart the broker, take the backend away and kill a beat (default true). */
+  brokerRestart?: boolean;
+  backendOutage?: boolean;
+  beats?: boolean;
+  /** Task duration in ms: random in [min, max]. */
+  taskMs?: [min: number, max: number];
+  log?: (line: string) => void;
+}
+
+export interface ChaosResult {
+  broker: string;
+  sent: number;
+  completed: number;
+  lost: number;
+  duplicated: number;
+  unexplained: number;
+  explained: Record<string, number>;
+  kills: number;
+  restarts: number;
+  seconds: number;
+  beat: { sent: number; runsSentTwice: number; resent: number; takeoverSeconds: number | null; leaseSeconds: number } | null;
+  backendOutageSeconds: number | null;
+  brokerRestartSeconds: number | null;
+  /** Workers that exited before they were ready (restarted again), e.g. started while the backend was down. */
+  failedStarts: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`chaos: timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/**
+ * A Redis of the caller's own, with an append-only file (a SIGTERM shutdown flushes it) so that
+ * a restart loses nothing; `password` turns on `requirepass`.
+ */
+export class OwnRedis {
+  private child: ChildProcess | null = null;
+  constructor(
+    readonly port: number,
+    readonly dir: string,
+    readonly password: string | null = null,
+  ) {}
+
+  async start(): Promise<void> {
+    const auth = this.password ? ['--requirepass', this.password] : [];
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', this.dir, ...auth], { stdio: 'ignore' });
+    await until(() => this.answers(), 20_000, `redis on ${this.port}`);
+  }
+
+  async answers(): Promise<boolean> {
+    const client = new Redis({ port: this.port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, ...(this.password ? { password: this.password } : {}) });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return (await client.ping()) === 'PONG';
+    } catch {
+      return false;
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = null;
+    if (!child || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  }
+}
+
+/** A RabbitMQ of the run's own, through scripts/services.sh with its own state directory and port. */
+class OwnRabbit {
+  constructor(
+    readonly port: number,
+    readonly dir: string,
+  ) {}
+
+  private run(...args: string[]): void {
+    const result = spawnSync('bash', [SERVICES, ...args], { env: { ...process.env, TQ_SERVICES_DIR: this.dir, TQ_AMQP_PORT: String(this.port) }, encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`chaos: services.sh ${args.join(' ')} failed: ${result.stderr || result.stdout}`);
+  }
+
+  start(): void {
+    this.run('up', 'rabbitmq');
+  }
+
+  restart(): void {
+    this.run('restart-rabbitmq');
+  }
+
+  stop(): void {
+    this.run('down', 'rabbitmq');
+  }
+}
+
+interface Proc {
+  child: ChildProcess;
+  pid: number;
+  out: string[];
+  err: string[];
+}
+
+function tsxProcess(script: string, env: Record<string, string>): Proc {
+  // Its own process group, so that clean-up can end the orphans a SIGKILLed worker leaves behind.
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions', '@tq/source', join(HERE, script)], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const proc: Proc = { child, pid: child.pid!, out: [], err: [] };
+  let buffer = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    const lines = buffer.split('\n');
+    buffer = lines.pop()!;
+    proc.out.push(...lines);
+  });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    proc.err.push(chunk.toString());
+    if (proc.err.length > 50) proc.err.shift();
+  });
+  return proc;
+}
+
+function killGroup(proc: Proc): void {
+  try {
+    process.kill(-proc.pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  const result = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' });
+  return result.stdout.split('\n').filter(Boolean).map(Number);
+}
+
+const rand = (min: number, max: number) => min + Math.random() * (max - min);
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const workersWanted = options.workers ?? 3;
+  const [killMin, killMax] = options.killEvery ?? [2, 4];
+  const [msMin, msMax] = options.taskMs ?? [2, 20];
+  // Servers' files on tmpfs where there is one: a restart keeps them, and no fsync waits on a disk.
+  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), `tq-chaos-${options.broker}-`));
+  const ledger = join(dir, 'ledger.log');
+  writeFileSync(ledger, '');
+  const queue = `chaos-${Math.random().toString(36).slice(2, 8)}`;
+  const prefix = `${queue}:`;
+  const backendRedis = new OwnRedis(await freePort(), dir);
+  let brokerRedis: OwnRedis | null = null;
+  let rabbit: OwnRabbit | null = null;
+  const procs: Proc[] = [];
+  const killedWorkers = new Set<number>();
+  const killedChildren = new Set<number>();
+  let kills = 0;
+  let restarts = 0;
+  let brokerRestartWindow: [number, number] | null = null;
+  let backendOutage: [number, number] | null = null;
+  let beatKilledAt: number | null = null;
+  const beats: Proc[] = [];
+  const started = Date.now();
+  let client: Redis | null = null;
+  let stopChaos = false;
+  try {
+    // Servers of our own.
+    await backendRedis.start();
+    let brokerUrl: string;
+    if (options.broker === 'redis') {
+      const brokerDir = mkdtempSync(join(dir, 'broker-'));
+      brokerRedis = new OwnRedis(await freePort(), brokerDir);
+      await brokerRedis.start();
+      brokerUrl = `redis://127.0.0.1:${brokerRedis.port}/0`;
+    } else {
+      rabbit = new OwnRabbit(await freePort(), mkdtempSync(join(dir, 'rabbit-')));
+      rabbit.start();
+      brokerUrl = `amqp://guest:guest@127.0.0.1:${rabbit.port}//`;
+    }
+    const env = {
+      TQ_CHAOS_BROKER: brokerUrl,
+      TQ_CHAOS_BACKEND: `redis://127.0.0.1:${backendRedis.port}/0`,
+      TQ_CHAOS_QUEUE: queue,
+      TQ_CHAOS_PREFIX: prefix,
+      TQ_CHAOS_LEDGER: ledger,
+    };
+    Object.assign(process.env, env);
+    log(`chaos on ${options.broker}: ${options.tasks} acksLate tasks, ${workersWanted} process-pool workers (2 children each), a worker SIGKILLed every ${killMin}-${killMax}s; broker ${brokerUrl.replace(/:[^:@/]*@/, ':***@')}, backend redis on ${backendRedis.port}; ledger ${ledger}`);
+
+    // As a supervisor would: a worker that exits before it is ready is started again.
+    let failedStarts = 0;
+    const spawnWorker = async (): Promise<Proc> => {
+      for (;;) {
+        const proc = tsxProcess('chaos-worker.ts', { ...env, TQ_CHAOS_NODE: `chaos${procs.length}-${queue}@%h` });
+        procs.push(proc);
+        await until(() => proc.out.some((l) => l.startsWith('READY')) || proc.child.exitCode !== null, 60_000, 'a chaos worker to start');
+        if (proc.out.some((l) => l.startsWith('READY'))) return proc;
+        failedStarts++;
+        log(`a worker failed to start (${proc.err.join('').split('\n').find((l) => l.includes('could not start'))?.replace(/^.*could not start: /, '') ?? `exit ${proc.child.exitCode}`}); starting it again`);
+        await sleep(500);
+      }
+    };
+    const live: Proc[] = [];
+    for (let i = 0; i < workersWanted; i++) live.push(await spawnWorker());
+    if (options.beats !== false) {
+      for (let i = 0; i < 2; i++) beats.push(tsxProcess('chaos-beat.ts', env));
+      await until(() => beats.every((b) => b.out.some((l) => l.startsWith('READY'))), 60_000, 'two beats to start');
+    }
+
+    // The client: a tq app in this process, sending every task up front.
+    const { createApp, silentLogger } = await import('@tq/core');
+    const app = createApp({
+      main: 'chaos',
+      broker: brokerUrl,
+      // Results are read straight from the backend's keys at the end; the client needs no backend.
+      backend: null,
+      taskDefaultQueue: queue,
+      logger: silentLogger,
+      brokerTransportOptions: { globalKeyprefix: prefix, visibilityTimeout: 6 },
+      resultBackendTransportOptions: { globalKeyprefix: prefix },
+    });
+    const ids: string[] = [];
+    for (let i = 0; i < options.tasks; i += 500) {
+      const batch = [];
+      for (let j = i; j < Math.min(options.tasks, i + 500); j++) batch.push(app.sendTask('chaos.work', [j, Math.round(rand(msMin, msMax))], { ignoreResult: false }));
+      for (const result of await Promise.all(batch)) ids.push(result.id);
+    }
+    await app.close();
+    log(`sent ${ids.length} tasks in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+
+    client = new Redis({ port: backendRedis.port, lazyConnect: true, maxRetriesPerRequest: null });
+    client.on('error', () => undefined);
+    const doneCount = (): number => readFileSync(ledger, 'utf8').split('\n').filter((l) => l.startsWith('E ')).length;
+
+    // The chaos: kills on a timer; the one-off events at fractions of the work done.
+    const killer = (async () => {
+      while (!stopChaos) {
+        await sleep(rand(killMin, killMax) * 1000);
+        if (stopChaos) break;
+        const victim = live.splice(Math.floor(Math.random() * live.length), 1)[0]!;
+        killedWorkers.add(victim.pid);
+        if (victim.child.exitCode === null && victim.child.signalCode === null) {
+          process.kill(victim.pid, 'SIGKILL');
+          kills++;
+        } else log(`worker ${victim.pid} had exited by itself (${victim.child.exitCode ?? victim.child.signalCode}): ${victim.err.join('').slice(-2000)}`);
+        live.push(await spawnWorker());
+        restarts++;
+      }
+    })();
+    const events = (async () => {
+      const at = (fraction: number) => until(() => stopChaos || doneCount() >= options.tasks * fraction, 600_000, `${fraction * 100}% done`);
+      // A pool child SIGKILLed while it runs a task.
+      await at(0.2);
+      const text = readFileSync(ledger, 'utf8').split('\n');
+      const ended = new Set(text.filter((l) => l.startsWith('E ')).map((l) => l.split(' ')[1]));
+      const running = text.filter((l) => l.startsWith('S ') && !ended.has(l.split(' ')[1])).map((l) => Number(l.split(' ')[2]));
+      const childPids = new Set(live.flatMap((w) => childrenOf(w.pid)));
+      const victim = running.reverse().find((pid) => childPids.has(pid));
+      if (victim) {
+        try {
+          process.kill(victim, 'SIGKILL');
+        } catch {
+          // It finished and exited in the meantime.
+        }
+        killedChildren.add(victim);
+        kills++;
+        log(`killed pool child ${victim} mid-task`);
+      }
+      if (options.beats !== false) {
+        await at(0.3);
+        const leaderLine = beats.flatMap((b) => b.out.filter((l) => l.startsWith('LEADER')).map((l) => ({ b, at: Number(l.split(' ')[2]) }))).sort((x, y) => y.at - x.at)[0];
+        if (leaderLine) {
+          process.kill(leaderLine.b.pid, 'SIGKILL');
+          beatKilledAt = Date.now();
+          kills++;
+          log(`killed the leading beat ${leaderLine.b.pid}`);
+        }
+      }
+      if (options.brokerRestart !== false) {
+        await at(0.45);
+        const begin = Date.now();
+        if (brokerRedis) {
+          await brokerRedis.stop();
+          await brokerRedis.start();
+        } else rabbit!.restart();
+        brokerRestartWindow = [begin, Date.now()];
+        restarts++;
+        log(`restarted the broker (${((Date.now() - begin) / 1000).toFixed(1)}s)`);
+      }
+      if (options.backendOutage !== false) {
+        await at(0.7);
+        const begin = Date.now();
+        await backendRedis.stop();
+        await sleep(3000);
+        await backendRedis.start();
+        backendOutage = [begin, Date.now()];
+        restarts++;
+        log(`result backend was down for ${((Date.now() - begin) / 1000).toFixed(1)}s`);
+      }
+    })();
+
+    // Done when every task has a result in the backend (or nothing moves for a long while).
+    const metaKeys = ids.map((id) => `${prefix}celery-task-meta-${id}`);
+    const statuses = async (): Promise<string[]> => {
+      const out: string[] = [];
+      for (let i = 0; i < metaKeys.length; i += 1000) {
+        const values = await client!.mget(...metaKeys.slice(i, i + 1000));
+        for (const v of values) out.push(v ? ((JSON.parse(v) as { status: string }).status ?? 'NONE') : 'MISSING');
+      }
+      return out;
+    };
+    let last = -1;
+    let lastChange = Date.now();
+    for (;;) {
+      await sleep(1000);
+      let done = 0;
+      try {
+        done = (await statuses()).filter((s) => s === 'SUCCESS').length;
+      } catch {
+        continue; // the backend is down for the outage
+      }
+      if (done !== last) {
+        last = done;
+        lastChange = Date.now();
+        log(`  ${done}/${ids.length} SUCCESS, ${kills} kills, ${restarts} restarts, ${((Date.now() - started) / 1000).toFixed(0)}s`);
+      }
+      if (done === ids.length) break;
+      if (Date.now() - lastChange > 60_000) {
+        log('no progress for 60s: counting what is there');
+        break;
+      }
+    }
+    stopChaos = true;
+    await killer;
+    await events;
+    const seconds = (Date.now() - started) / 1000;
+
+    // The accounting.
+    const final = await statuses();
+    const completed = final.filter((s) => s === 'SUCCESS').length;
+    const lines = readFileSync(ledger, 'utf8').split('\n').filter(Boolean);
+    const starts = new Map<string, Array<{ pid: number; ppid: number; at: number }>>();
+    for (const line of lines) {
+      if (!line.startsWith('S ')) continue;
+      const [, id, pid, ppid, at] = line.split(' ');
+      const list = starts.get(id!) ?? [];
+      list.push({ pid: Number(pid), ppid: Number(ppid), at: Number(at) });
+      starts.set(id!, list);
+    }
+    const explained: Record<string, number> = {};
+    let duplicated = 0;
+    let unexplained = 0;
+    for (const [id, runs] of starts) {
+      for (const earlier of runs.slice(0, -1)) {
+        duplicated++;
+        let why: string | null = null;
+        if (killedChildren.has(earlier.pid)) why = 'pool child SIGKILLed';
+        else if (killedWorkers.has(earlier.ppid)) why = 'worker SIGKILLed';
+        else if (brokerRestartWindow && earlier.at <= (brokerRestartWindow as [number, number])[1] + 10_000) why = 'broker restart';
+        if (why) explained[why] = (explained[why] ?? 0) + 1;
+        else {
+          unexplained++;
+          log(`unexplained duplicate of ${id}: ${JSON.stringify(runs)}`);
+        }
+      }
+    }
+    let beat: ChaosResult['beat'] = null;
+    if (options.beats !== false) {
+      const sent = beats.flatMap((b) => b.out.filter((l) => l.startsWith('SENT ')).map((l) => JSON.parse(l.slice(5)) as { taskId: string; due: number; resent: boolean; pid: number; at: number }));
+      const idsByDue = new Map<number, Set<string>>();
+      for (const s of sent) idsByDue.set(s.due, (idsByDue.get(s.due) ?? new Set()).add(s.taskId));
+      const sendsById = new Map<string, number>();
+      for (const s of sent) sendsById.set(s.taskId, (sendsById.get(s.taskId) ?? 0) + 1);
+      // A run is sent twice if two different messages carry it, or the same one goes out twice without being a re-send of a claim.
+      const runsSentTwice = [...idsByDue.values()].filter((set) => set.size > 1).length + [...sendsById.entries()].filter(([id, n]) => n > 1 && !sent.some((s) => s.taskId === id && s.resent)).length;
+      const killedAt = beatKilledAt as number | null;
+      const after = killedAt === null ? [] : sent.filter((s) => s.at > killedAt).sort((a, b) => a.at - b.at);
+      beat = {
+        sent: sent.length,
+        runsSentTwice,
+        resent: sent.filter((s) => s.resent).length,
+        takeoverSeconds: killedAt !== null && after[0] ? (after[0].at - killedAt) / 1000 : null,
+        leaseSeconds: 3,
+      };
+    }
+    const outage = backendOutage as [number, number] | null;
+    const restartWindow = brokerRestartWindow as [number, number] | null;
+    return {
+      broker: options.broker,
+      sent: ids.length,
+      completed,
+      lost: ids.length - completed,
+      duplicated,
+      unexplained,
+      explained,
+      kills,
+      restarts,
+      seconds,
+      beat,
+      backendOutageSeconds: outage ? (outage[1] - outage[0]) / 1000 : null,
+      brokerRestartSeconds: restartWindow ? (restartWindow[1] - restartWindow[0]) / 1000 : null,
+      failedStarts,
+    };
+  } finally {
+    stopChaos = true;
+    client?.disconnect();
+    for (const proc of [...procs, ...beats]) killGroup(proc);
+    await brokerRedis?.stop();
+    await backendRedis.stop();
+    try {
+      rabbit?.stop();
+    } catch (err) {
+      log(`could not stop the run's RabbitMQ: ${(err as Error).message}`);
+    }
+    if (existsSync(dir) && !process.env['TQ_CHAOS_KEEP']) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The table `npm run chaos` prints. */
+export function chaosTable(results: ChaosResult[]): string {
+  const rows = [
+    ['broker', 'sent', 'completed', 'lost', 'duplicated', 'kills', 'restarts', 'time'],
+    ...results.map((r) => [r.broker, r.sent, r.completed, r.lost, `${r.duplicated}${r.unexplained ? ` (${r.unexplained} unexplained)` : ''}`, r.kills, r.restarts, `${r.seconds.toFixed(1)}s`].map(String)),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const line = (row: string[]) => `| ${row.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
+  const out = [line(rows[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)];
+  for (const r of results) {
+    out.push(`${r.broker}: duplicates by cause ${JSON.stringify(r.explained)}; broker restart ${r.brokerRestartSeconds ?? '-'}s; backend outage ${r.backendOutageSeconds ?? '-'}s; worker starts that failed (and were retried) ${r.failedStarts}`);
+    if (r.beat) out.push(`${r.broker}: beat sent ${r.beat.sent} runs (${r.beat.resent} re-sends of a claimed run), runs sent twice: ${r.beat.runsSentTwice}, takeover after the leader's SIGKILL: ${r.beat.takeoverSeconds ?? '-'}s (lease ${r.beat.leaseSeconds}s)`);
+  }
+  return out.join('\n');
+}
