@@ -1,4 +1,10 @@
-/** The JSON shapes of the monitor's UI API (api/ui/*), as the server sends them. */
+/**
+ * The JSON shapes of the monitor's UI API (api/ui/*). Tasks, workers and totals are the server's
+ * own declarations (types only, nothing of the server is bundled); the rest are the UI's view.
+ */
+import type { TaskJson, Totals, WorkerJson } from '../../src/types.ts';
+
+export type { TaskJson, Totals, WorkerJson };
 
 export interface Session {
   csrfToken: string;
@@ -8,35 +14,6 @@ export interface Session {
   version: string;
 }
 
-export interface WorkerJson {
-  hostname: string;
-  online: boolean;
-  /** Epoch seconds of the last heartbeat or event. */
-  lastHeartbeat: number | null;
-  active: number;
-  processed: number;
-  succeeded: number;
-  failed: number;
-  retried: number;
-  loadavg: number[];
-  swIdent: string | null;
-  swVer: string | null;
-  pool: { implementation: string | null; maxConcurrency: number | null; processes: number[] };
-  queues: string[];
-  registered: string[];
-  stats: Record<string, unknown> | null;
-  conf: Record<string, unknown> | null;
-}
-
-export interface Totals {
-  active: number;
-  processed: number;
-  succeeded: number;
-  failed: number;
-  retried: number;
-  revoked: number;
-}
-
 export interface Overview {
   workers: WorkerJson[];
   totals: Totals;
@@ -44,32 +21,6 @@ export interface Overview {
 }
 
 export type TaskState = 'PENDING' | 'RECEIVED' | 'STARTED' | 'SUCCESS' | 'FAILURE' | 'RETRY' | 'REVOKED' | 'REJECTED' | string;
-
-export interface TaskJson {
-  uuid: string;
-  name: string | null;
-  state: TaskState;
-  args: string | null;
-  kwargs: string | null;
-  result: string | null;
-  exception: string | null;
-  traceback: string | null;
-  worker: string | null;
-  received: number | null;
-  started: number | null;
-  succeeded: number | null;
-  failed: number | null;
-  retried: number | null;
-  revoked: number | null;
-  timestamp: number | null;
-  runtime: number | null;
-  retries: number | null;
-  eta: string | number | null;
-  expires: string | number | null;
-  parentId: string | null;
-  rootId: string | null;
-  children: string[];
-}
 
 export interface TaskPage {
   total: number;
