@@ -1,6 +1,7 @@
 /**
  * Every page of the UI, served under a URL prefix, after some real work (successes, a failure,
- * a chord, a task waiting on its countdown): each shows that work, and none throws. With
+ * a chord, a task waiting on its countdown): each shows that work, and none throws; filters,
+ * search and retry along the way. With
  * TQ_FLOWER_SCREENSHOTS=1 the run refreshes docs/screenshots/ for the README.
  */
 import { chord } from '@tq/canvas';
@@ -36,11 +37,24 @@ describe('a tour of the UI under /flower/', () => {
     await page.locator('[data-filter-state="FAILURE"]').click();
     await page.getByTestId('tasks-total').filter({ hasText: '1–1 of 1' }).waitFor();
     expect(page.url()).toContain('#/tasks?state=FAILURE');
+    // So does the search box, with Flower 2.1's syntax.
+    await page.locator('[data-filter-state="ALL"]').click();
+    await expect.poll(() => page.getByTestId('tasks-total').textContent()).toMatch(/ of (1[0-9]|2[0-9])$/);
+    await page.getByLabel('Search').fill('name:ui.xsum');
+    await page.getByLabel('Search').press('Enter');
+    await expect.poll(() => page.getByTestId('tasks-total').textContent()).toBe('1–1 of 1');
+    await page.locator(`tr[data-task="${body.id}"]`).waitFor();
+    expect(page.url()).toContain('search=name%3Aui.xsum');
 
     await page.goto(`${stack.url}#/task/${failed.id}`);
     await page.getByTestId('task-traceback').waitFor();
     expect(await page.getByTestId('task-exception').textContent()).toContain('refused: the input was negative');
-    await page.locator('button[data-action="Retry"]').waitFor();
+    // Retry sends the failed task again with its arguments, and opens the new task's page.
+    await page.locator('button[data-action="Retry"]').click();
+    await page.locator('dialog.confirm button[type="submit"]').click();
+    await page.waitForURL((u) => u.hash.startsWith('#/task/') && !u.hash.includes(failed.id));
+    await page.getByTestId('task-exception').filter({ hasText: 'refused: the input was negative' }).waitFor();
+    expect(await page.getByTestId('task-args').textContent()).toBe("('the input was negative',)");
 
     await page.goto(`${stack.url}#/task/${body.id}`);
     await page.locator(`svg.workflow [data-node="${body.id}"]`).waitFor();
