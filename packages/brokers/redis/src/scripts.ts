@@ -79,10 +79,11 @@ local function fastmeta(raw)
   local exEnd = string.find(raw, '"', ie + 1, true)
   if not exEnd then return nil end
   local ex = string.sub(raw, ie + 1, exEnd - 1)
-  if string.sub(raw, exEnd, exEnd + 17) ~= '", "routing_key": "' then return nil end
-  local rkEnd = string.find(raw, '"', exEnd + 18, true)
+  -- '", "routing_key": "' is 19 characters: the routing key starts 19 after the exchange's quote.
+  if string.sub(raw, exEnd, exEnd + 18) ~= '", "routing_key": "' then return nil end
+  local rkEnd = string.find(raw, '"', exEnd + 19, true)
   if not rkEnd then return nil end
-  local rk = string.sub(raw, exEnd + 18, rkEnd - 1)
+  local rk = string.sub(raw, exEnd + 19, rkEnd - 1)
   if string.find(ex, '\\\\', 1, true) or string.find(rk, '\\\\', 1, true) then return nil end
   local rest = string.sub(raw, rkEnd + 1, ts - 1)
   if not (string.find(rest, '^}, "priority": %-?%d+$') or string.find(rest, '^, "redelivered": true}, "priority": %-?%d+$')) then return nil end
