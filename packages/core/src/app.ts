@@ -16,7 +16,9 @@ import { Control } from './control.js';
 import { CurrentRequest } from './current-request.js';
 import { Events } from './events/events.js';
 import { EagerResult } from './eager-result.js';
+import { sendDeduplicated } from './dedup.js';
 import { ConfigurationError, NotRegistered } from './errors.js';
+import { closeFlowStore } from './flow.js';
 import { TaskExecutor } from './executor.js';
 import { anonNodename, uuid } from './ids.js';
 import { createConsoleLogger, type Logger } from './logger.js';
@@ -248,6 +250,7 @@ export class App {
       if (task) return this.applyEager<R>(task, args, options);
       this.logger.warn(`taskAlwaysEager has no effect on ${name}: it is not registered in this app, so it is sent`);
     }
+    if (task?.options.flow?.dedup) return sendDeduplicated<R>(this, task, args, options);
     const id = await this.producer.send(name, args, options, task);
     return new AsyncResult<R>(id, this);
   }
@@ -259,7 +262,8 @@ export class App {
    * In eager mode each registered task runs here instead, one after the other.
    */
   async sendTasks<R = unknown>(calls: ReadonlyArray<{ name: string; args?: readonly unknown[]; options?: ApplyOptions }>): Promise<AsyncResult<R>[]> {
-    if (this.conf.taskAlwaysEager) {
+    // Deduplicated tasks claim their key one call at a time (see dedup.ts).
+    if (this.conf.taskAlwaysEager || calls.some((call) => this.tasks.get(call.name)?.options.flow?.dedup)) {
       const out: AsyncResult<R>[] = [];
       for (const call of calls) out.push(await this.sendTask<R>(call.name, call.args ?? [], call.options ?? {}));
       return out;
@@ -389,6 +393,7 @@ export class App {
     this.closed = true;
     await this.control.close();
     await this.events.close();
+    await closeFlowStore(this);
     // The broker is closed without waiting for a connect in flight (closing it ends that connect).
     const broker = this.ownsBroker ? this.brokerInstance : null;
     const backend = await this.backendPromise?.catch(() => null);

@@ -77,3 +77,6 @@ export { crontab, Crontab, parseCronField, type CronField, type CrontabFields } 
 export { solar, Solar, type SolarEvent } from './schedules/solar.js';
 export { toSchedule } from './schedules/resolve.js';
 export { wallTime, instantsOf, zoneOffset, assertTimeZone, type WallTime } from './schedules/timezone.js';
+export { flowStoreSource, getFlowStore, closeFlowStore, leaseTtl, dedupMaxAge, flowKey, type FlowStore, type FlowSnapshot, type FlowKeyFn, type FlowTaskOptions, type ResolvedFlow, type RateLimitSpec, type DedupMode, type BatchSpec } from './flow.js';
+export { sendDeduplicated, releaseDedup, dedupKeyOf } from './dedup.js';
+export { batchTask, type BatchCall } from './batch.js';

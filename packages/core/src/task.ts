@@ -18,12 +18,14 @@ import type { App } from './app.js';
 import type { AsyncResult } from './async-result.js';
 import type { TaskContext } from './context.js';
 import { toSeconds, toSecondsOrNull, type Duration } from './duration.js';
+import { joinBatch } from './batch.js';
+import { resolveFlowOptions, type FlowTaskOptions, type RateLimitSpec, type ResolvedFlow } from './flow.js';
 import { Signature, type Remaining, type Suffixes } from './signature.js';
 
 /** Matches errors by class, by name, or by a predicate. */
 export type ErrorMatcher = (abstract new (...args: never[]) => Error) | string | ((error: unknown) => boolean);
 
-export interface TaskOptions {
+export interface TaskOptions extends FlowTaskOptions {
   /** The task's name, as senders call it (`'tasks.add'`). */
   name?: string;
   /** Pass the request as the first argument (Celery's `bind=True`). Function tasks also get it as `this`. */
@@ -46,8 +48,11 @@ export interface TaskOptions {
   retryBackoffMax?: Duration;
   /** Randomise the backoff in [0, backoff] (default true). */
   retryJitter?: boolean;
-  /** `'10/s'`, `'100/m'`, `'1000/h'`, or a number per second. Enforced per worker. */
-  rateLimit?: string | number | null;
+  /**
+   * `'10/s'`, `'100/m'`, `'1000/h'`, or a number per second: enforced per worker, as Celery.
+   * `{ rate, scope: 'global' }` shares one limit between every worker (see flow.ts).
+   */
+  rateLimit?: string | number | RateLimitSpec | null;
   /** Hard time limit in seconds: the task is stopped and fails with TimeLimitExceeded. */
   timeLimit?: Duration | null;
   /** Soft time limit: the task's AbortSignal fires and SoftTimeLimitExceeded is raised where it waits. */
@@ -104,6 +109,8 @@ export interface ResolvedTaskOptions {
   routingKey: string | undefined;
   throws: ErrorMatcher[];
   sendEvents: boolean;
+  /** Cluster-wide flow control (global/per-key limits, dedup, batch); null when the task uses none. */
+  flow: ResolvedFlow | null;
 }
 
 /** Does `error` match one of the matchers (class, name, or predicate)? */
@@ -166,7 +173,7 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
     this.name = name;
     this.fn = fn;
     this.bind = options.bind ?? false;
-    this.options = resolveTaskOptions(app, options);
+    this.options = resolveTaskOptions(app, options.name === name ? options : { ...options, name });
     const source = fn ?? (this.run as (...args: never[]) => unknown);
     const names = options.params ?? parameterNames(source);
     this.params = names.length > 0 && names.every(Boolean) ? (this.bind ? names.slice(1) : names) : null;
@@ -199,6 +206,7 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
    * receives the request first.
    */
   invoke(context: TaskContext, args: readonly unknown[], kwargs: Readonly<Record<string, unknown>>): unknown {
+    if (this.options.flow?.batch) return joinBatch(this as unknown as AnyTask, context, args, kwargs, (calls) => (this.fn ? (this.fn as (this: TaskContext, c: unknown) => unknown).call(context, calls) : (this.run as unknown as (c: unknown) => unknown).call(this, calls)));
     const positional = this.placeKeywords(args, kwargs);
     if (this.fn) {
       const fn = this.fn as (this: TaskContext, ...a: unknown[]) => unknown;
@@ -350,7 +358,7 @@ export function resolveTaskOptions(app: App, options: TaskOptions): ResolvedTask
     retryBackoff: backoff,
     retryBackoffMax: options.retryBackoffMax === undefined ? 600 : toSeconds(options.retryBackoffMax, 'retryBackoffMax'),
     retryJitter: options.retryJitter ?? true,
-    rateLimit: validRateLimit(options.rateLimit ?? conf.taskDefaultRateLimit),
+    rateLimit: validRateLimit(isGlobalRate(options.rateLimit) ? null : (workerRateLimit(options.rateLimit) ?? conf.taskDefaultRateLimit)),
     timeLimit: options.timeLimit === undefined ? conf.taskTimeLimit : toSecondsOrNull(options.timeLimit, 'timeLimit'),
     softTimeLimit: options.softTimeLimit === undefined ? conf.taskSoftTimeLimit : toSecondsOrNull(options.softTimeLimit, 'softTimeLimit'),
     ignoreResult: options.ignoreResult ?? conf.taskIgnoreResult,
@@ -368,7 +376,17 @@ export function resolveTaskOptions(app: App, options: TaskOptions): ResolvedTask
     routingKey: options.routingKey,
     throws: options.throws ?? [],
     sendEvents: options.sendEvents ?? true,
+    flow: resolveFlowOptions(app, options.name ?? '(unnamed)', options, parseRateLimit),
   };
+}
+
+function isGlobalRate(value: TaskOptions['rateLimit']): boolean {
+  return typeof value === 'object' && value !== null && value.scope === 'global';
+}
+
+/** The per-worker (Celery) part of `rateLimit`: a global limit is kept in `flow` instead. */
+function workerRateLimit(value: TaskOptions['rateLimit']): string | number | null | undefined {
+  return value === null || typeof value !== 'object' ? value : value.rate;
 }
 
 const RATE_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600 };
