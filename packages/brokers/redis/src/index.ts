@@ -18,6 +18,7 @@ export { encodeEnvelope, decodeEnvelope, markRedelivered, type DecodedEnvelope }
 export { Layout, topicPattern, DEFAULT_SEP, DEFAULT_PRIORITY_STEPS, BINDING_PREFIX, UNACKED, UNACKED_INDEX, UNACKED_MUTEX } from './layout.js';
 export { resolveBrokerOptions, resolveBackendOptions, type RedisBrokerOptions, type RedisBackendOptions, type QueueOrderStrategy } from './options.js';
 export { describeRedisError } from './connection.js';
+export { RedisFlowStore, createFlowStore, type RedisFlowStoreOptions } from './flow-store.js';
 
 /** The broker for a `redis://` (or `rediss://`, `redis+socket://`, `sentinel://`) URL; called by @tq/core. */
 export function createBroker(url: string, context: AdapterContext): RedisBroker {

@@ -1,0 +1,172 @@
+/**
+ * tq's flow store on Redis: the shared state behind global/per-key rate limits, concurrency
+ * leases, deduplication claims and their counters (see @tq/core's flow.ts). Each grant is one
+ * Lua script, so it is atomic across every worker, and every time comes from the server's clock
+ * (`TIME`), so workers with skewed clocks still share one bucket.
+ *
+ * Keys, under a prefix (default `tq:flow:`): `rate:<task>[:<key>]` a hash {t: tokens, ts: ms};
+ * `conc:<task>[:<key>]` a sorted set holder → lease expiry (ms); `dedup:<task>:<key>` the id of
+ * the call that claimed it; `stats` a hash of dropped duplicates per task. None of these are
+ * Celery keys; a task without flow options never touches them.
+ */
+import type { FlowSnapshot, FlowStore, Logger } from '@tq/core';
+import type { Redis } from 'ioredis';
+import { connectOnce, backendError, createConnection } from './connection.js';
+import { parseRedisUrl } from './url.js';
+
+const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000`;
+
+/** KEYS[1] bucket; ARGV rate/s, burst, want → {granted, wait ms}. */
+const TAKE = `${NOW}
+local rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local b = redis.call('HMGET', KEYS[1], 't', 'ts')
+local tokens, ts = tonumber(b[1]), tonumber(b[2])
+if tokens == nil or ts == nil then tokens = burst ts = now end
+if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate / 1000) end
+local granted = math.min(want, math.floor(tokens))
+tokens = tokens - granted
+local wait = 0
+if granted < want then wait = math.max(1, math.ceil((1 - tokens) * 1000 / rate)) end
+redis.call('HSET', KEYS[1], 't', string.format('%.6f', tokens), 'ts', string.format('%.3f', now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 60000)
+return {granted, wait}`;
+
+/** KEYS[1] lease set; ARGV holder, limit, ttl ms → {granted 0/1, retry ms}. */
+const ACQUIRE = `${NOW}
+now = math.floor(now)
+local ttl = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ttl * 2)
+  return {1, 0}
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {0, math.max(1, tonumber(first[2]) - now)}`;
+
+/** KEYS lease sets; ARGV ttl ms, then one holder per key: extends only leases still held. */
+const RENEW = `${NOW}
+now = math.floor(now)
+local ttl = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  if redis.call('ZADD', key, 'XX', 'CH', now + ttl, ARGV[i + 1]) == 1 then redis.call('PEXPIRE', key, ttl * 2) end
+end
+return 0`;
+
+/** KEYS[1] claim, KEYS[2] stats; ARGV id, ttl s, counter → {claimed 0/1, holder}. */
+const CLAIM = `local holder = redis.call('GET', KEYS[1])
+if holder then redis.call('HINCRBY', KEYS[2], ARGV[3], 1) return {0, holder} end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return {1, ARGV[1]}`;
+
+/** KEYS[1] claim; ARGV id: deleted only when this id holds it. */
+const UNCLAIM = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+interface FlowCommands {
+  tqFlowTake(key: string, rate: number, burst: number, want: number): Promise<[number, number]>;
+  tqFlowAcquire(key: string, holder: string, limit: number, ttl: number): Promise<[number, number]>;
+  tqFlowRenew(...args: Array<string | number>): Promise<number>;
+  tqFlowClaim(key: string, stats: string, id: string, ttl: number, counter: string): Promise<[number, string]>;
+  tqFlowUnclaim(key: string, id: string): Promise<number>;
+}
+
+export interface RedisFlowStoreOptions {
+  logger?: Logger;
+  /** Key prefix (default `tq:flow:`). */
+  prefix?: string;
+}
+
+export class RedisFlowStore implements FlowStore {
+  readonly name = 'redis';
+  private readonly client: Redis & FlowCommands;
+  private readonly prefix: string;
+  private readonly display: string;
+  private connecting: Promise<void> | null = null;
+
+  constructor(url: string, options: RedisFlowStoreOptions = {}) {
+    const endpoint = parseRedisUrl(url);
+    this.display = endpoint.display;
+    this.prefix = options.prefix ?? 'tq:flow:';
+    const client = createConnection({ endpoint, role: 'commands', maxRetriesPerRequest: 20, name: 'tq-flow' });
+    client.on('error', (err: Error) => options.logger?.warn(`[tq] [flow-store] ${this.display}: ${err.message}`));
+    client.defineCommand('tqFlowTake', { numberOfKeys: 1, lua: TAKE });
+    client.defineCommand('tqFlowAcquire', { numberOfKeys: 1, lua: ACQUIRE });
+    client.defineCommand('tqFlowClaim', { numberOfKeys: 2, lua: CLAIM });
+    client.defineCommand('tqFlowUnclaim', { numberOfKeys: 1, lua: UNCLAIM });
+    client.defineCommand('tqFlowRenew', { lua: RENEW });
+    this.client = client as Redis & FlowCommands;
+  }
+
+  private ready(): Promise<void> {
+    if (this.client.status === 'ready') return Promise.resolve();
+    this.connecting ??= connectOnce(this.client, (err) => backendError('connect the flow store', this.display, err)).finally(() => (this.connecting = null));
+    return this.connecting;
+  }
+
+  async takeTokens(key: string, rate: number, burst: number, want: number): Promise<{ granted: number; waitMs: number }> {
+    await this.ready();
+    const [granted, waitMs] = await this.client.tqFlowTake(this.prefix + key, rate, burst, want);
+    return { granted, waitMs };
+  }
+
+  async acquireLease(key: string, holder: string, limit: number, ttlMs: number): Promise<{ granted: boolean; retryMs: number }> {
+    await this.ready();
+    const [granted, retryMs] = await this.client.tqFlowAcquire(this.prefix + key, holder, limit, Math.ceil(ttlMs));
+    return { granted: granted === 1, retryMs };
+  }
+
+  async renewLeases(leases: ReadonlyArray<{ key: string; holder: string }>, ttlMs: number): Promise<void> {
+    if (leases.length === 0) return;
+    await this.ready();
+    await this.client.tqFlowRenew(leases.length, ...leases.map((l) => this.prefix + l.key), Math.ceil(ttlMs), ...leases.map((l) => l.holder));
+  }
+
+  async releaseLease(key: string, holder: string): Promise<void> {
+    await this.ready();
+    await this.client.zrem(this.prefix + key, holder);
+  }
+
+  async claim(key: string, id: string, ttlSeconds: number, counter: string): Promise<{ claimed: boolean; holder: string }> {
+    await this.ready();
+    const [claimed, holder] = await this.client.tqFlowClaim(this.prefix + key, `${this.prefix}stats`, id, Math.max(1, Math.ceil(ttlSeconds)), counter);
+    return { claimed: claimed === 1, holder };
+  }
+
+  async unclaim(key: string, id: string): Promise<void> {
+    await this.ready();
+    await this.client.tqFlowUnclaim(this.prefix + key, id);
+  }
+
+  /** Tokens are shown as stored at the last grant (a bucket refills lazily, on the next take). */
+  async snapshot(): Promise<FlowSnapshot> {
+    await this.ready();
+    const out: FlowSnapshot = { tokens: {}, running: {}, deduped: {}, claimed: 0 };
+    let cursor = '0';
+    const now = Date.now();
+    do {
+      const [next, keys] = await this.client.scan(cursor, 'MATCH', `${this.prefix}*`, 'COUNT', 500);
+      cursor = next;
+      for (const full of keys) {
+        const key = full.slice(this.prefix.length);
+        if (key.startsWith('rate:')) {
+          const tokens = await this.client.hget(full, 't');
+          out.tokens[key.slice(5)] = Math.floor(Number(tokens ?? 0) * 100) / 100;
+        } else if (key.startsWith('conc:')) {
+          out.running[key.slice(5)] = await this.client.zcount(full, now, '+inf');
+        } else if (key.startsWith('dedup:')) out.claimed++;
+      }
+    } while (cursor !== '0');
+    const stats = await this.client.hgetall(`${this.prefix}stats`);
+    for (const [task, n] of Object.entries(stats)) out.deduped[task] = Number(n);
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.client.disconnect();
+  }
+}
+
+/** The flow store for a Redis URL; called by @tq/core (flow.ts). */
+export function createFlowStore(url: string, context: { logger: Logger; prefix: string }): RedisFlowStore {
+  return new RedisFlowStore(url, context);
+}
