@@ -58,6 +58,7 @@ import { Pidbox } from './pidbox.js';
 import { AsyncPool, SoloPool } from './pools/async-pool.js';
 import { ChildPool } from './pools/child-pool.js';
 import { POOL_KINDS, type JobEvent, type Pool, type PoolKind } from './pools/pool.js';
+import { FlowControl } from './flow/flow-control.js';
 import { RateLimiter } from './rate-limit.js';
 import { Request } from './request.js';
 import type { RequestInfo } from './request-info.js';
@@ -168,6 +169,8 @@ export class Worker {
   readonly shutdownTimeout: number;
   readonly pidbox: Pidbox;
   readonly rateLimiter: RateLimiter;
+  /** Cluster-wide limits (global/per-key rate and concurrency), see flow/flow-control.ts. */
+  readonly flow: FlowControl;
   readonly autoscaler: Autoscaler | null;
   readonly statedb: StateDb | null;
   readonly timeLimit: number | null;
@@ -274,6 +277,7 @@ export class Worker {
       (request) => this.toReady(request),
       () => this.updatePrefetch(),
     );
+    this.flow = new FlowControl(app, this.hostname, this.logger, (request) => this.admitLocal(request), () => this.updatePrefetch());
     this.autoscaler = autoscale ? new Autoscaler(this, autoscale.max, autoscale.min, options.autoscaleKeepalive ?? 30) : null;
     this.statedb = options.statedb ? new StateDb(this, options.statedb) : null;
     this.mingle = options.mingle ?? true;
@@ -338,11 +342,12 @@ export class Worker {
       { name: 'pool', start: () => this.startPool(), stop: () => this.pool.stop() },
       { name: 'pidbox', requires: ['pool'], start: () => this.pidbox.start(this.broker!), stop: () => this.pidbox.stop() },
       { name: 'rate-limits', start: () => undefined, stop: () => this.rateLimiter.stop() },
+      { name: 'flow', start: () => this.flow.start(), stop: () => this.flow.stop() },
     ];
     // Events start before the consumer, so worker-online is the first event a monitor sees.
     const events = typeof options.events === 'object' ? { taskEvents: true, ...options.events } : { taskEvents: options.events === true };
     steps.push(eventsStep(events));
-    const consumerRequires = ['pool', 'pidbox', 'rate-limits', 'events'];
+    const consumerRequires = ['pool', 'pidbox', 'rate-limits', 'flow', 'events'];
     if (this.statedb) {
       steps.push(statedbStep(this.statedb));
       consumerRequires.push('statedb');
@@ -383,7 +388,7 @@ export class Worker {
    * top (Celery raises its QoS for held ones), so that they never starve the pool.
    */
   prefetchCount(): number {
-    const held = this.held.size + this.rateLimiter.waiting;
+    const held = this.held.size + this.rateLimiter.waiting + this.flow.waiting;
     if (this.optimization === 'fair') return Math.max(1, this.maxConcurrency - this.runningAcked) + held;
     if (this.prefetchMultiplier === 0) return 0;
     return Math.max(1, this.maxConcurrency * this.prefetchMultiplier) + held;
@@ -451,6 +456,7 @@ export class Worker {
   private *holding(): IterableIterator<Request> {
     yield* this.held;
     yield* this.rateLimiter.requests();
+    yield* this.flow.requests();
     for (let i = this.readyHead; i < this.ready.length; i++) yield this.ready[i]!;
     yield* this.active.values();
   }
@@ -543,6 +549,11 @@ export class Worker {
   }
 
   private enqueue(request: Request): void {
+    if (request.task.options.flow && this.flow.admit(request)) return;
+    this.admitLocal(request);
+  }
+
+  private admitLocal(request: Request): void {
     if (request.task.options.rateLimit && !this.rateLimiter.admit(request)) return;
     this.toReady(request);
   }
@@ -572,7 +583,10 @@ export class Worker {
 
   private run(request: Request): void {
     const { message, task } = request;
-    if (this.revokedOrExpired(request)) return;
+    if (this.revokedOrExpired(request)) {
+      if (task.options.flow) this.flow.finished(request, null);
+      return;
+    }
     if (!task.options.acksLate) {
       this.settle(request, 'ack');
       request.ackedAtStart = true;
@@ -604,6 +618,7 @@ export class Worker {
   private finish(request: Request, outcome: Outcome): void {
     this.active.delete(request.id);
     if (request.ackedAtStart) this.runningAcked--;
+    if (request.task.options.flow) this.flow.finished(request, outcome);
     const { acksLate, acksOnFailureOrTimeout } = request.task.options;
     if (outcome.state === 'REJECTED') this.settle(request, outcome.requeue ? 'requeue' : 'reject');
     else if (outcome.state === 'FAILURE' && acksLate && !acksOnFailureOrTimeout) {
@@ -625,7 +640,7 @@ export class Worker {
 
   /** Requests waiting for a free slot or a rate-limit token (Celery's "reserved"). */
   reserved(): Request[] {
-    return [...(this.ready.slice(this.readyHead) as Request[]), ...this.rateLimiter.requests()];
+    return [...(this.ready.slice(this.readyHead) as Request[]), ...this.rateLimiter.requests(), ...this.flow.requests()];
   }
 
   /** Requests held until their ETA (Celery's "scheduled"). */
@@ -782,6 +797,7 @@ export class Worker {
     }
     this.held.clear();
     for (const request of this.rateLimiter.drain()) this.settle(request, 'requeue');
+    for (const request of this.flow.drain()) this.settle(request, 'requeue');
     for (let i = this.readyHead; i < this.ready.length; i++) this.settle(this.ready[i]!, 'requeue');
     this.ready.length = 0;
     this.readyHead = 0;

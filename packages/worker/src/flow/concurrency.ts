@@ -1,0 +1,77 @@
+/**
+ * Global and per-key concurrency limits (tq's own): at most N requests of a task (or of a task
+ * and key) running at once across the cluster. A request holds a lease in the flow store from
+ * before it runs until it finished; the worker renews its leases every third of their TTL
+ * (`flowLeaseTtl`, default 10 s), so the leases of a worker that died (SIGKILL, lost host) expire
+ * and their slots come back without anyone cleaning up.
+ */
+import { flowKey, type FlowStore, type Logger } from '@tq/core';
+import type { Request } from '../request.js';
+import { FlowWaiters } from './waiters.js';
+
+/** Longest wait between two tries at a full key: a lease freed by another worker is noticed this soon. */
+const POLL_MS = 50;
+
+export class ConcurrencyLimiter extends FlowWaiters {
+  /** Leases held by this worker, by request. */
+  readonly leases = new Map<Request, { key: string; holder: string }>();
+  private renewTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    store: () => FlowStore,
+    logger: Logger,
+    release: (request: Request) => void,
+    changed: () => void,
+    private readonly hostname: string,
+    private readonly ttlMs: number,
+  ) {
+    super(store, logger, release, changed);
+  }
+
+  static keyOf(request: Request): string | null {
+    const flow = request.task.options.flow;
+    if (!flow?.concurrency) return null;
+    const { args, kwargs } = request.message;
+    return flow.concurrencyKey ? `conc:${request.name}:${flowKey(flow.concurrencyKey, args, kwargs, `${request.name} concurrencyKey`)}` : `conc:${request.name}`;
+  }
+
+  protected async grant(key: string, queue: Request[]): Promise<number> {
+    const request = queue[0]!;
+    const holder = `${this.hostname}/${request.id}`;
+    const { granted, retryMs } = await this.store().acquireLease(key, holder, request.task.options.flow!.concurrency!, this.ttlMs);
+    if (!granted) return Math.min(POLL_MS, retryMs);
+    this.leases.set(request, { key, holder });
+    this.releaseHead(queue);
+    return 0;
+  }
+
+  /** The request finished (or will not run): its lease goes back at once. */
+  free(request: Request): void {
+    const lease = this.leases.get(request);
+    if (!lease) return;
+    this.leases.delete(request);
+    this.store()
+      .releaseLease(lease.key, lease.holder)
+      .then(
+        () => this.wake(lease.key),
+        (err: unknown) => this.logger.warn(`[tq] flow control: could not free the lease of ${request.id} (it expires by itself): ${(err as Error).message}`),
+      );
+  }
+
+  startRenewing(): void {
+    this.renewTimer = setInterval(() => {
+      this.store()
+        .renewLeases([...this.leases.values()], this.ttlMs)
+        .catch((err: unknown) => this.logger.warn(`[tq] flow control: could not renew leases: ${(err as Error).message}`));
+    }, this.ttlMs / 3);
+    this.renewTimer.unref();
+  }
+
+  async stopRenewing(): Promise<void> {
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = null;
+    const leases = [...this.leases.values()];
+    this.leases.clear();
+    await Promise.all(leases.map((l) => this.store().releaseLease(l.key, l.holder).catch(() => undefined)));
+  }
+}
