@@ -127,6 +127,17 @@ describe('flow control across three worker processes', () => {
     expect(Number(await redis.hget(`${PREFIX}stats`, 'flow.once'))).toBe(4);
   }, 60_000);
 
+  it('tq inspect limits shows tokens, leases and deduplicated counts', async () => {
+    const replies = await app.control.broadcast('limits', {}, { reply: true, timeout: 2 });
+    expect(replies.length).toBe(3);
+    const info = Object.values(replies[0]!)[0] as { tokens: Record<string, number>; running: Record<string, number>; deduped: Record<string, number>; waiting: unknown };
+    expect(Object.keys(info.tokens)).toEqual(expect.arrayContaining(['flow.limited', 'flow.keyed:busy', 'flow.keyed:calm']));
+    expect(info.tokens['flow.limited']).toBeGreaterThanOrEqual(0);
+    expect(info.deduped['flow.once']).toBe(4);
+    expect(info.running['flow.capped'] ?? 0).toBe(0);
+    expect(info.waiting).toEqual({ rate: {}, concurrency: {} });
+  });
+
   it('a batch body receives the calls grouped and every caller gets its own value', async () => {
     const results = await flow.doubled.applyAsyncMany(Array.from({ length: 12 }, (_, i) => [i] as [number]));
     const values = await Promise.all(results.map((r) => r.get({ timeout: 20 })));

@@ -7,10 +7,12 @@
 import type { Worker } from '../worker.js';
 import { registerControlCommandsOnly } from './commands.js';
 import { registerInspectCommands } from './inspect.js';
+import { registerLimitsCommand } from './limits.js';
 
 export function registerControlCommands(worker: Worker): void {
   registerInspectCommands(worker);
   registerControlCommandsOnly(worker);
+  registerLimitsCommand(worker);
 }
 
 export { INSPECT_COMMANDS } from './inspect.js';

@@ -26,6 +26,7 @@ export const COMMANDS: Readonly<Record<string, CommandMeta>> = {
   clock: { type: 'inspect', help: 'Get current logical clock value.' },
   conf: { type: 'inspect', help: 'List configuration.', signature: '[include_defaults=False]', args: [['with_defaults', 'bool']] },
   hello: { type: 'inspect', help: 'Request mingle sync-data.', args: [['from_node', 'str']], hidden: true },
+  limits: { type: 'inspect', help: 'Cluster-wide flow control: tokens, leases held per key, deduplicated calls (tq).' },
   ping: { type: 'inspect', help: 'Ping worker(s).' },
   query_task: { type: 'inspect', help: 'Query for task information by id.', signature: '[id1 [id2 [... [idN]]]]', variadic: 'ids' },
   registered: { type: 'inspect', help: 'List of registered tasks.', signature: '[attr1 [attr2 [... [attrN]]]]', variadic: 'taskinfoitems' },
