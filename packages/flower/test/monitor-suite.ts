@@ -41,10 +41,14 @@ export function runMonitorSuite(transport: Transport): void {
       const c = cluster;
       const worker = await c.startWorker();
       const adds = [];
-      for (let i = 0; i < 6; i++) adds.push(await c.client.sendTask('flower.add', [i, 100]));
+      // One at a time: tasks prefetched in one batch share a received time (ms), and the order of
+      // ties is not defined, so each is received only after the previous one finished.
+      for (let i = 0; i < 6; i++) {
+        adds.push(await c.client.sendTask('flower.add', [i, 100]));
+        await waitForTask(c, adds[i]!.id, 'SUCCESS');
+      }
       const failed = await c.client.sendTask('flower.fail', ['seven']);
       const echo = await c.client.sendTask('flower.echo', ['needle-xyz'], { kwargs: { options: { tag: 'blue' } } });
-      for (const r of adds) await waitForTask(c, r.id, 'SUCCESS');
       await waitForTask(c, failed.id, 'FAILURE');
       await waitForTask(c, echo.id, 'SUCCESS');
 
