@@ -8,10 +8,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '@tq/testing';
 import { Redis } from 'ioredis';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -49,6 +49,18 @@ export interface ChaosResult {
   brokerRestartSeconds: number | null;
   /** Workers that exited before they were ready (restarted again), e.g. started while the backend was down. */
   failedStarts: number;
+}
+
+/** A free loopback port (not @tq/testing's: that package loads vitest, and `npm run chaos` runs outside it). */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
