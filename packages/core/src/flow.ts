@@ -60,10 +60,11 @@ export interface FlowStore {
    */
   takeTokens(key: string, rate: number, burst: number, want: number): Promise<{ granted: number; waitMs: number }>;
   /**
-   * Hold one of `limit` leases on `key` for `holder` for `ttlMs` (expired leases are freed
-   * first). Resolves false when all are held, with a hint of when one expires.
+   * Take leases on `key` (at most `limit` held at once, expired ones freed first) for the
+   * `holders` in order, each for `ttlMs`. Resolves with how many of them got one and, when not
+   * all did, a hint of when the next lease expires.
    */
-  acquireLease(key: string, holder: string, limit: number, ttlMs: number): Promise<{ granted: boolean; retryMs: number }>;
+  acquireLeases(key: string, holders: readonly string[], limit: number, ttlMs: number): Promise<{ granted: number; retryMs: number }>;
   /** Extend leases this process holds (MUST NOT resurrect a lease that expired and was freed). */
   renewLeases(leases: ReadonlyArray<{ key: string; holder: string }>, ttlMs: number): Promise<void>;
   releaseLease(key: string, holder: string): Promise<void>;

@@ -31,18 +31,28 @@ redis.call('HSET', KEYS[1], 't', string.format('%.6f', tokens), 'ts', string.for
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 60000)
 return {granted, wait}`;
 
-/** KEYS[1] lease set; ARGV holder, limit, ttl ms → {granted 0/1, retry ms}. */
+/** KEYS[1] lease set; ARGV limit, ttl ms, holders… → {granted count, retry ms}: holders get leases in order while any is free. */
 const ACQUIRE = `${NOW}
 now = math.floor(now)
-local ttl = tonumber(ARGV[3])
+local limit, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ttl * 2)
-  return {1, 0}
+local held = redis.call('ZCARD', KEYS[1])
+local granted = 0
+for i = 3, #ARGV do
+  if redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+    redis.call('ZADD', KEYS[1], now + ttl, ARGV[i])
+  elseif held < limit then
+    redis.call('ZADD', KEYS[1], now + ttl, ARGV[i])
+    held = held + 1
+  else
+    break
+  end
+  granted = granted + 1
 end
+if granted > 0 then redis.call('PEXPIRE', KEYS[1], ttl * 2) end
+if granted == #ARGV - 2 then return {granted, 0} end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {0, math.max(1, tonumber(first[2]) - now)}`;
+return {granted, math.max(1, tonumber(first[2]) - now)}`;
 
 /** KEYS lease sets; ARGV ttl ms, then one holder per key: extends only leases still held. */
 const RENEW = `${NOW}
@@ -64,7 +74,7 @@ const UNCLAIM = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call
 
 interface FlowCommands {
   tqFlowTake(key: string, rate: number, burst: number, want: number): Promise<[number, number]>;
-  tqFlowAcquire(key: string, holder: string, limit: number, ttl: number): Promise<[number, number]>;
+  tqFlowAcquire(key: string, limit: number, ttl: number, ...holders: string[]): Promise<[number, number]>;
   tqFlowRenew(...args: Array<string | number>): Promise<number>;
   tqFlowClaim(key: string, stats: string, id: string, ttl: number, counter: string): Promise<[number, string]>;
   tqFlowUnclaim(key: string, id: string): Promise<number>;
@@ -109,10 +119,10 @@ export class RedisFlowStore implements FlowStore {
     return { granted, waitMs };
   }
 
-  async acquireLease(key: string, holder: string, limit: number, ttlMs: number): Promise<{ granted: boolean; retryMs: number }> {
+  async acquireLeases(key: string, holders: readonly string[], limit: number, ttlMs: number): Promise<{ granted: number; retryMs: number }> {
     await this.ready();
-    const [granted, retryMs] = await this.client.tqFlowAcquire(this.prefix + key, holder, limit, Math.ceil(ttlMs));
-    return { granted: granted === 1, retryMs };
+    const [granted, retryMs] = await this.client.tqFlowAcquire(this.prefix + key, limit, Math.ceil(ttlMs), ...holders);
+    return { granted, retryMs };
   }
 
   async renewLeases(leases: ReadonlyArray<{ key: string; holder: string }>, ttlMs: number): Promise<void> {

@@ -11,6 +11,8 @@ import { FlowWaiters } from './waiters.js';
 
 /** Longest wait between two tries at a full key: a lease freed by another worker is noticed this soon. */
 const POLL_MS = 50;
+/** Leases asked for in one script call. */
+const MAX_PER_CALL = 64;
 
 export class ConcurrencyLimiter extends FlowWaiters {
   /** Leases held by this worker, by request. */
@@ -36,13 +38,15 @@ export class ConcurrencyLimiter extends FlowWaiters {
   }
 
   protected async grant(key: string, queue: Request[]): Promise<number> {
-    const request = queue[0]!;
-    const holder = `${this.hostname}/${request.id}`;
-    const { granted, retryMs } = await this.store().acquireLease(key, holder, request.task.options.flow!.concurrency!, this.ttlMs);
-    if (!granted) return Math.min(POLL_MS, retryMs);
-    this.leases.set(request, { key, holder });
-    this.releaseHead(queue);
-    return 0;
+    const limit = queue[0]!.task.options.flow!.concurrency!;
+    const heads = queue.slice(0, Math.min(limit, MAX_PER_CALL));
+    const holders = heads.map((request) => `${this.hostname}/${request.id}`);
+    const { granted, retryMs } = await this.store().acquireLeases(key, holders, limit, this.ttlMs);
+    for (let i = 0; i < granted; i++) {
+      this.leases.set(heads[i]!, { key, holder: holders[i]! });
+      this.releaseHead(queue);
+    }
+    return granted < heads.length ? Math.min(POLL_MS, retryMs) : 0;
   }
 
   /** The request finished (or will not run): its lease goes back at once. */

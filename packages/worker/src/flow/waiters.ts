@@ -40,6 +40,8 @@ export abstract class FlowWaiters {
   protected abstract grant(key: string, queue: Request[]): Promise<number>;
 
   protected releaseHead(queue: Request[]): void {
+    // Drained (shutdown) while the store answered: nothing left to release.
+    if (queue.length === 0) return;
     const request = queue.shift()!;
     this.waiting--;
     this.release(request);
