@@ -17,6 +17,8 @@ export interface WorkerInfo {
   reserved?: unknown[];
   scheduled?: unknown[];
   revoked?: string[];
+  /** tq workers: cluster-wide flow control (`inspect limits`: tokens, leases per key, dedup counts); an error from Celery workers. */
+  limits?: Record<string, unknown>;
   /** Epoch seconds of the last reply. */
   timestamp?: number;
 }
@@ -30,6 +32,7 @@ const COMMANDS: ReadonlyArray<[command: string, field: keyof WorkerInfo, args: R
   ['reserved', 'reserved', {}],
   ['scheduled', 'scheduled', {}],
   ['revoked', 'revoked', {}],
+  ['limits', 'limits', {}],
 ];
 
 export class Inspector {
