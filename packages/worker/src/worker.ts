@@ -44,7 +44,7 @@ import {
 import { DEFAULT_MAX_BODY_SIZE, decodeTaskMessage, isTqError, parsePyDatetime, type DecodeLimits, type ProtocolError, type TaskMessage } from '@tq/protocol';
 import { Autoscaler, autoscalerStep } from './autoscaler.js';
 import { autoreloadStep } from './autoreload.js';
-import { connectBroker, StartAborted } from './broker-connection.js';
+import { connectBackend, connectBroker, StartAborted } from './broker-connection.js';
 import { orderSteps, type Bootstep } from './bootsteps.js';
 import { controlAllowList } from './control/allow.js';
 import { registerControlCommands } from './control/index.js';
@@ -404,7 +404,7 @@ export class Worker {
   }
 
   /**
-   * Connect (waiting for a broker that is down, see broker-connection.ts), start the bootsteps
+   * Connect (waiting for a broker or backend that is down, see broker-connection.ts), start the bootsteps
    * in dependency order and begin consuming.
    */
   start(): Promise<void> {
@@ -416,12 +416,14 @@ export class Worker {
 
   private async startSteps(): Promise<void> {
     try {
-      this.broker = await connectBroker(this.app, {
+      const connecting = {
         retry: this.app.conf.brokerConnectionRetryOnStartup,
         maxRetries: this.app.conf.brokerConnectionMaxRetries,
         logger: this.logger,
         signal: this.startAbort.signal,
-      });
+      };
+      this.broker = await connectBroker(this.app, connecting);
+      await connectBackend(this.app, connecting);
       for (const step of this.steps) {
         await step.start(this);
         this.started.push(step);

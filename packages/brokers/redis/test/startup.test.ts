@@ -9,7 +9,7 @@ import { freePort, recordingLogger, uniqueName, waitFor } from '@tq/testing';
 import { Worker } from '@tq/worker';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisBroker } from '../src/redis-broker.js';
-import { PrivateRedis } from './helpers.js';
+import { DB, PrivateRedis, redisUrl } from './helpers.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -115,5 +115,30 @@ describe('a worker whose Redis is not up yet', () => {
     const denied = await new Worker(wrong.app, { logger: wrong.logger, mingle: false }).start().catch((e: unknown) => e);
     expect((denied as Error).message).toMatch(/WRONGPASS.*Check the user name and password in the URL/);
     expect(retries(wrong.logger)).toHaveLength(0);
+  });
+});
+
+describe('a worker whose result backend is not up yet', () => {
+  it('waits for it as for the broker, then runs tasks and stores their results', async () => {
+    const backend = new PrivateRedis();
+    backend.port = await freePort();
+    cleanups.push(() => backend.close());
+    const logger = recordingLogger();
+    const app = createApp({ broker: redisUrl(DB.broker), backend: backend.url, taskDefaultQueue: uniqueName('startup'), logger });
+    cleanups.push(() => app.close());
+    const add = app.task('startup.add', (x: number, y: number) => x + y);
+    const worker = new Worker(app, { logger, mingle: false });
+    cleanups.push(() => worker.stop({ timeout: 5 }));
+    const started = worker.start();
+
+    await waitFor(() => retries(logger).length >= 1, { message: 'the first retry to be logged' });
+    expect(retries(logger)[0]!.message).toMatch(/result backend cannot connect to .*ECONNREFUSED.*Trying again in 2 s \(1\/100\)/);
+    expect(worker.state).toBe('starting');
+
+    await backend.start();
+    await started;
+    expect(worker.state).toBe('running');
+    expect(logger.lines.some((l) => /connected to the result backend \(redis\) after \d+ retr/.test(l.message))).toBe(true);
+    expect(await (await add.delay(4, 5)).get({ timeout: 10 })).toBe(9);
   });
 });
