@@ -524,6 +524,7 @@ export class Worker {
       if (expires && expires.getTime() <= Date.now()) reason = 'expired';
     }
     if (!reason) return false;
+    if (request.task.options.flow) this.flow.finished(request, null);
     this.logger.info(`Discarding ${reason} task ${headers.task}[${headers.id}]`);
     this.hooks.emit('revoked', request, { terminated: false, signum: null, expired: reason === 'expired' });
     void this.executor
@@ -585,10 +586,7 @@ export class Worker {
 
   private run(request: Request): void {
     const { message, task } = request;
-    if (this.revokedOrExpired(request)) {
-      if (task.options.flow) this.flow.finished(request, null);
-      return;
-    }
+    if (this.revokedOrExpired(request)) return;
     if (!task.options.acksLate) {
       this.settle(request, 'ack');
       request.ackedAtStart = true;
