@@ -82,6 +82,7 @@ describe('flow control across three worker processes', () => {
     const starts = (await Promise.all(results.map((r) => r.get({ timeout: 60 })))).sort((a, b) => a - b);
     const first = starts[0]!;
     const inWindow = starts.filter((t) => t < first + 10_000).length;
+    if (process.env['TQ_FLOW_REPORT']) console.log(`global 50/s: ${inWindow} starts in the first 10 s`);
     // 50/s for 10 s is 500 starts (+ the burst of 5 the bucket starts with).
     expect(inWindow).toBeLessThanOrEqual(550);
     expect(inWindow).toBeGreaterThanOrEqual(450);
@@ -105,6 +106,15 @@ describe('flow control across three worker processes', () => {
     expect(maxOverlap(values.map(([s, e]) => [s, e]))).toBeLessThanOrEqual(3);
     // The tasks ran on more than one worker: the limit is the cluster's, not a worker's.
     expect(new Set(values.map((v) => v[2])).size).toBeGreaterThan(1);
+  }, 60_000);
+
+  it('a per-key concurrency limit of 1 serialises each key while keys run side by side', async () => {
+    const calls = ['a', 'b', 'c'].flatMap((account) => Array.from({ length: 4 }, () => [account, 150] as [string, number]));
+    const values = await Promise.all((await flow.perAccount.applyAsyncMany(calls)).map((r) => r.get({ timeout: 30 })));
+    for (const account of ['a', 'b', 'c']) {
+      expect(maxOverlap(values.filter((v) => v.account === account).map((v) => [v.start, v.end]))).toBe(1);
+    }
+    expect(maxOverlap(values.map((v) => [v.start, v.end]))).toBeGreaterThan(1);
   }, 60_000);
 
   it('duplicate submissions run once and share one result', async () => {
