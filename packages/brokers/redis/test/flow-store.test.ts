@@ -1,0 +1,64 @@
+/**
+ * The Redis flow store's rules, against real Redis: buckets refill at their rate and never
+ * exceed their burst, leases are bounded and a renewal never brings back one that expired,
+ * claims are held by one id and freed only by it.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RedisFlowStore } from '../src/index.js';
+
+const URL = `${(process.env['TQ_REDIS_URL'] ?? 'redis://127.0.0.1:6379').replace(/\/\d*$/, '')}/13`;
+const prefix = `tqflowstore:${randomUUID().slice(0, 8)}:`;
+const store = new RedisFlowStore(URL, { prefix });
+const redis = new Redis(URL);
+
+afterAll(async () => {
+  await store.close();
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
+});
+
+describe('the Redis flow store', () => {
+  it('grants at most the burst at once, then tokens at the rate, with the wait until the next', async () => {
+    const first = await store.takeTokens('rate:t', 10, 3, 5);
+    expect(first.granted).toBe(3);
+    expect(first.waitMs).toBeGreaterThan(0);
+    expect(first.waitMs).toBeLessThanOrEqual(100);
+    // Concurrent takers share the bucket: never more than what refilled.
+    const started = Date.now();
+    const takes = await Promise.all(Array.from({ length: 20 }, () => store.takeTokens('rate:t', 10, 3, 1)));
+    const elapsed = Date.now() - started;
+    expect(takes.reduce((n, t) => n + t.granted, 0)).toBeLessThanOrEqual(1 + Math.ceil(elapsed / 100));
+  });
+
+  it('holds at most limit leases, and a lease that expired is not renewed back', async () => {
+    const got = await store.acquireLeases('conc:t', ['h1', 'h2', 'h3'], 2, 200);
+    expect(got.granted).toBe(2);
+    expect(got.retryMs).toBeGreaterThan(0);
+    // Asking again for a held lease extends it and takes no new slot.
+    expect((await store.acquireLeases('conc:t', ['h1'], 2, 200)).granted).toBe(1);
+    await store.releaseLease('conc:t', 'h2');
+    expect((await store.acquireLeases('conc:t', ['h3'], 2, 50)).granted).toBe(1);
+    const deadline = Date.now() + 2000;
+    while ((await store.acquireLeases('conc:t', ['h4'], 2, 5000)).granted === 0) {
+      if (Date.now() > deadline) throw new Error('h3 never expired');
+    }
+    await store.renewLeases([{ key: 'conc:t', holder: 'h3' }], 5000);
+    expect(await redis.zscore(`${prefix}conc:t`, 'h3')).toBeNull();
+    expect((await store.snapshot()).running['t']).toBe(2);
+  });
+
+  it('lets one id hold a claim, counts the refused ones, and frees it only for that id', async () => {
+    expect(await store.claim('dedup:t:k', 'id1', 30, 't')).toEqual({ claimed: true, holder: 'id1' });
+    expect(await store.claim('dedup:t:k', 'id2', 30, 't')).toEqual({ claimed: false, holder: 'id1' });
+    await store.unclaim('dedup:t:k', 'id2');
+    expect(await store.claim('dedup:t:k', 'id3', 30, 't')).toEqual({ claimed: false, holder: 'id1' });
+    await store.unclaim('dedup:t:k', 'id1');
+    expect((await store.claim('dedup:t:k', 'id4', 30, 't')).claimed).toBe(true);
+    const snapshot = await store.snapshot();
+    expect(snapshot.deduped['t']).toBe(2);
+    expect(snapshot.claimed).toBe(1);
+  });
+});
