@@ -26,11 +26,13 @@ export async function sendDeduplicated<R>(app: App, task: AnyTask, args: readonl
   const id = options.taskId ?? uuid();
   const store = await getFlowStore(app);
   const { claimed, holder } = await store.claim(key, id, task.options.flow!.dedup!.ttl ?? dedupMaxAge(app), task.name);
-  if (!claimed) return new AsyncResult<R>(holder, app);
+  // A retry re-sends the call under its own id, which holds the claim: it goes out.
+  const retryOfHolder = holder === id && (options.retries ?? 0) > 0;
+  if (!claimed && !retryOfHolder) return new AsyncResult<R>(holder, app);
   try {
     await app.producer.send(task.name, args, { ...options, taskId: id }, task);
   } catch (err) {
-    await store.unclaim(key, id).catch(() => undefined);
+    if (claimed) await store.unclaim(key, id).catch(() => undefined);
     throw err;
   }
   return new AsyncResult<R>(id, app);

@@ -128,6 +128,8 @@ describe('flow control across three worker processes', () => {
     const again = await flow.once.delay(key);
     expect(again.id).not.toBe(results[0]!.id);
     expect(await again.get({ timeout: 20 })).toBe(2);
+    // A retry re-sends the call with its own id and key: it is not taken for a duplicate.
+    expect(await (await flow.retriedOnce.delay(key)).get({ timeout: 20 })).toBe(`${key} after 1 retry`);
     // taskId reuse within the ttl: the second send is dropped, the caller gets the first result.
     const id = randomUUID();
     const a = await flow.byId.applyAsync([], { taskId: id });
