@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RedisFlowStore } from '../src/index.js';
 
-const URL = `${(process.env['TQ_REDIS_URL'] ?? 'redis://127.0.0.1:6379').replace(/\/\d*$/, '')}/13`;
+const URL = `${(process.env['TQ_REDIS_URL'] ?? 'redis://127.0.0.1:6379').replace(/\/\d*$/, '')}/10`;
 const prefix = `tqflowstore:${randomUUID().slice(0, 8)}:`;
 const store = new RedisFlowStore(URL, { prefix });
 const redis = new Redis(URL);
