@@ -52,6 +52,8 @@ export interface WorkerJson {
   registered: string[];
   stats: Record<string, unknown> | null;
   conf: Record<string, unknown> | null;
+  /** tq's cluster-wide flow control as this worker reports it (`inspect limits`); null on workers without it. */
+  limits: Record<string, unknown> | null;
 }
 
 export interface Totals {

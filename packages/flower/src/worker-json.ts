@@ -69,5 +69,12 @@ export function workerJson(hostname: string, worker: EventWorker | undefined, in
     registered: (info?.registered ?? []).map((r) => String(r).split(' ')[0]!),
     stats: stats ? (maskSecrets(stats) as Record<string, unknown>) : null,
     conf: info?.conf ? (maskSecrets(info.conf) as Record<string, unknown>) : null,
+    limits: flowLimits(info?.limits),
   };
+}
+
+/** The `inspect limits` reply when it carries flow control (not a Celery worker's error, not a tq worker without flow tasks). */
+function flowLimits(reply: Record<string, unknown> | undefined): Record<string, unknown> | null {
+  if (!reply || typeof reply !== 'object' || 'error' in reply || reply['enabled'] === false) return null;
+  return reply;
 }

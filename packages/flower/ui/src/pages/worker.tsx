@@ -152,10 +152,23 @@ function LimitRow({ worker, name }: { worker: WorkerJson; name: string }) {
   );
 }
 
+/** tq's cluster-wide limits: tokens per bucket, leases per key, deduplicated calls (from the flow store). */
+function FlowLimits({ worker }: { worker: WorkerJson }) {
+  if (!worker.limits) return null;
+  return (
+    <div data-flow-limits>
+      <h3>Cluster-wide flow control</h3>
+      <KeyValues value={worker.limits} />
+    </div>
+  );
+}
+
 function LimitsTab({ worker }: { worker: WorkerJson }) {
   const names = worker.registered.map(taskName).sort();
   if (names.length === 0) return <p class="note">The worker has not reported its registered tasks.</p>;
   return (
+    <>
+    <FlowLimits worker={worker} />
     <table class="grid">
       <thead>
         <tr><th>Task</th><IfWritable><th>Rate limit</th><th>Time limits</th></IfWritable></tr>
@@ -164,6 +177,7 @@ function LimitsTab({ worker }: { worker: WorkerJson }) {
         {names.map((name) => <LimitRow key={name} worker={worker} name={name} />)}
       </tbody>
     </table>
+    </>
   );
 }
 
