@@ -2,6 +2,8 @@
  * The chaos run's app, imported by its worker and beat processes and by their pool children:
  * transports from the environment the harness sets, one acksLate task that records each
  * execution in a ledger file (start and end, with the pids), and a beat entry every second.
+ * The harness passes each transport's options as JSON (SQS needs a queue-name prefix, MongoDB
+ * refuses Redis's key prefix); without them, the Redis/RabbitMQ options below.
  */
 import { appendFileSync } from 'node:fs';
 import { createApp, type TaskContext } from '@tq/core';
@@ -14,15 +16,19 @@ const env = (name: string): string => {
 
 const prefix = process.env['TQ_CHAOS_PREFIX'] ?? 'chaos:';
 const ledger = env('TQ_CHAOS_LEDGER');
+const json = (name: string): Record<string, unknown> | undefined => {
+  const value = process.env[name];
+  return value ? (JSON.parse(value) as Record<string, unknown>) : undefined;
+};
 
 export const app = createApp({
   main: 'chaos',
   broker: env('TQ_CHAOS_BROKER'),
   backend: env('TQ_CHAOS_BACKEND'),
   taskDefaultQueue: env('TQ_CHAOS_QUEUE'),
-  // A killed worker's unacknowledged Redis messages come back after this long (RabbitMQ: at once).
-  brokerTransportOptions: { globalKeyprefix: prefix, visibilityTimeout: 6, unackedRestoreInterval: 1 },
-  resultBackendTransportOptions: { globalKeyprefix: prefix },
+  // A killed worker's unacknowledged Redis (and SQS) messages come back after this long (RabbitMQ: at once).
+  brokerTransportOptions: json('TQ_CHAOS_BROKER_OPTIONS') ?? { globalKeyprefix: prefix, visibilityTimeout: 6, unackedRestoreInterval: 1 },
+  resultBackendTransportOptions: json('TQ_CHAOS_BACKEND_OPTIONS') ?? { globalKeyprefix: prefix },
   beatSchedule: { tick: { task: 'chaos.tick', schedule: 1 } },
 });
 

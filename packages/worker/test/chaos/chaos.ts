@@ -5,6 +5,10 @@
  * and the leading one of two beats is SIGKILLed. Every server is the run's own (free ports, own
  * directories); the shared test servers are never touched. At the end every task must have
  * exactly one SUCCESS result, and each duplicate execution must be explained by a kill.
+ *
+ * Brokers: Redis, RabbitMQ, SQS (a fauxqs of the run's own; fauxqs keeps messages in memory, so
+ * the broker restart is skipped there: real SQS is never restarted by its user). Result backends:
+ * Redis, or MongoDB (a FerretDB of the run's own, results read from `celery_taskmeta`).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,13 +22,18 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '../../../..');
 const SERVICES = join(ROOT, 'scripts/services.sh');
 
+export type ChaosBroker = 'redis' | 'amqp' | 'sqs';
+export type ChaosBackend = 'redis' | 'mongo';
+
 export interface ChaosOptions {
-  broker: 'redis' | 'amqp';
+  broker: ChaosBroker;
+  /** Where results (and the beat's lease) go (default redis). */
+  backend?: ChaosBackend;
   tasks: number;
   workers?: number;
   /** Seconds between worker kills: a random pause in [min, max]. */
   killEvery?: [min: number, max: number];
-  /** Also restart the broker, take the backend away and kill a beat (default true). */
+  /** Also restart the broker (never on SQS), take the backend away and kill a beat (default true). */
   brokerRestart?: boolean;
   backendOutage?: boolean;
   beats?: boolean;
@@ -35,6 +44,7 @@ export interface ChaosOptions {
 
 export interface ChaosResult {
   broker: string;
+  backend: string;
   sent: number;
   completed: number;
   lost: number;
@@ -49,6 +59,8 @@ export interface ChaosResult {
   brokerRestartSeconds: number | null;
   /** Workers that exited before they were ready (restarted again), e.g. started while the backend was down. */
   failedStarts: number;
+  /** What this run did differently, for the table (e.g. the broker restart skipped on SQS). */
+  notes: string[];
 }
 
 /** A free loopback port (not @tq/testing's: that package loads vitest, and `npm run chaos` runs outside it). */
@@ -140,6 +152,169 @@ class OwnRabbit {
   }
 }
 
+const STATE = process.env['TQ_SERVICES_DIR'] ?? '/tmp/tq-services';
+
+/** Is anything answering HTTP on this URL? */
+async function httpOk(url: string): Promise<boolean> {
+  try {
+    return (await fetch(url, { signal: AbortSignal.timeout(2000) })).ok;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A fauxqs of the run's own, through the launcher scripts/services.sh writes (loopback only) on a
+ * free port; null when that launcher is not there (then the shared emulator, under the run's prefix).
+ */
+class OwnFauxqs {
+  private child: ChildProcess | null = null;
+  constructor(readonly port: number) {}
+
+  static launcher(): string | null {
+    const file = join(STATE, 'fauxqs', 'launch.mjs');
+    return existsSync(file) && existsSync(join(STATE, 'fauxqs', 'node_modules', 'fauxqs')) ? file : null;
+  }
+
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(launcher: string): Promise<void> {
+    this.child = spawn(process.execPath, [launcher], { cwd: dirname(launcher), env: { ...process.env, TQ_SQS_PORT: String(this.port), TQ_PID_FILE: '' }, stdio: 'ignore' });
+    await until(() => httpOk(`${this.endpoint}/health`), 30_000, `fauxqs on ${this.port}`);
+  }
+
+  async stop(): Promise<void> {
+    await stopChild(this.child);
+    this.child = null;
+  }
+}
+
+/** A FerretDB v1 (SQLite) of the run's own, as scripts/services.sh starts the shared one; stop and start keep its files. */
+class OwnFerretDB {
+  private child: ChildProcess | null = null;
+  constructor(
+    readonly port: number,
+    readonly dir: string,
+  ) {}
+
+  static binary(): string {
+    if (process.env['TQ_FERRETDB_BIN']) return process.env['TQ_FERRETDB_BIN'];
+    const gopath = spawnSync('go', ['env', 'GOPATH'], { encoding: 'utf8' }).stdout?.trim();
+    return join(gopath || join(process.env['HOME'] ?? '/root', 'go'), 'bin', 'ferretdb');
+  }
+
+  get url(): string {
+    return `mongodb://127.0.0.1:${this.port}/chaos`;
+  }
+
+  async start(): Promise<void> {
+    this.child = spawn(
+      OwnFerretDB.binary(),
+      ['--handler=sqlite', `--sqlite-url=file:${this.dir}/`, `--listen-addr=127.0.0.1:${this.port}`, `--state-dir=${this.dir}`, '--telemetry=disable', '--debug-addr=-', '--log-level=error'],
+      { stdio: 'ignore' },
+    );
+    await until(() => this.answers(), 30_000, `FerretDB on ${this.port}`);
+  }
+
+  private async answers(): Promise<boolean> {
+    const { MongoClient } = await import('mongodb');
+    const client = new MongoClient(`mongodb://127.0.0.1:${this.port}`, { serverSelectionTimeoutMS: 500 });
+    try {
+      await client.db('admin').command({ ping: 1 });
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await client.close();
+    }
+  }
+
+  async stop(): Promise<void> {
+    await stopChild(this.child);
+    this.child = null;
+  }
+}
+
+function stopChild(child: ChildProcess | null): Promise<void> {
+  return new Promise((resolve) => {
+    if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+/** Delete every SQS queue and SNS topic under the run's prefix (worker, reply and pidbox queues included). */
+async function deleteSqsUnder(endpoint: string, prefix: string): Promise<number> {
+  const { SQSClient, ListQueuesCommand, DeleteQueueCommand } = await import('@aws-sdk/client-sqs');
+  const { SNSClient, ListTopicsCommand, DeleteTopicCommand } = await import('@aws-sdk/client-sns');
+  const config = { region: 'us-east-1', endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
+  const sqs = new SQSClient(config);
+  const sns = new SNSClient(config);
+  let deleted = 0;
+  try {
+    let next: string | undefined;
+    do {
+      const page = await sqs.send(new ListQueuesCommand({ QueueNamePrefix: prefix, ...(next ? { NextToken: next } : {}) }));
+      for (const url of page.QueueUrls ?? []) {
+        await sqs.send(new DeleteQueueCommand({ QueueUrl: url }));
+        deleted++;
+      }
+      next = page.NextToken;
+    } while (next);
+    for (const topic of (await sns.send(new ListTopicsCommand({}))).Topics ?? []) {
+      if (topic.TopicArn?.split(':').at(-1)?.startsWith(prefix)) await sns.send(new DeleteTopicCommand({ TopicArn: topic.TopicArn }));
+    }
+  } finally {
+    sqs.destroy();
+    sns.destroy();
+  }
+  return deleted;
+}
+
+/** Reads each task's state from the result backend: its stored status, or MISSING. */
+interface ResultReader {
+  statuses(ids: string[]): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+function redisReader(port: number, prefix: string): ResultReader {
+  const client = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: null });
+  client.on('error', () => undefined);
+  return {
+    async statuses(ids) {
+      const out: string[] = [];
+      for (let i = 0; i < ids.length; i += 1000) {
+        const values = await client.mget(...ids.slice(i, i + 1000).map((id) => `${prefix}celery-task-meta-${id}`));
+        for (const v of values) out.push(v ? ((JSON.parse(v) as { status: string }).status ?? 'NONE') : 'MISSING');
+      }
+      return out;
+    },
+    async close() {
+      client.disconnect();
+    },
+  };
+}
+
+async function mongoReader(url: string): Promise<ResultReader> {
+  const { MongoClient } = await import('mongodb');
+  // Fails fast while the server is down for the outage (the poll just tries again).
+  const client = new MongoClient(url, { serverSelectionTimeoutMS: 2000 });
+  await client.connect();
+  const collection = client.db().collection<{ _id: string; status: string }>('celery_taskmeta');
+  return {
+    async statuses(ids) {
+      const found = new Map<string, string>();
+      for (let i = 0; i < ids.length; i += 1000) {
+        for (const doc of await collection.find({ _id: { $in: ids.slice(i, i + 1000) } }, { projection: { status: 1 } }).toArray()) found.set(doc._id, doc.status ?? 'NONE');
+      }
+      return ids.map((id) => found.get(id) ?? 'MISSING');
+    },
+    close: () => client.close(),
+  };
+}
+
 interface Proc {
   child: ChildProcess;
   pid: number;
@@ -190,15 +365,25 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const workersWanted = options.workers ?? 3;
   const [killMin, killMax] = options.killEvery ?? [2, 4];
   const [msMin, msMax] = options.taskMs ?? [2, 20];
+  const backendKind = options.backend ?? 'redis';
+  // The AWS SDK warns about Node 20 once per process (this one and every worker's).
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
+  const notes: string[] = [];
+  // fauxqs keeps its queues in memory: a restart loses every message by design (SQS itself is never restarted by its user).
+  const brokerRestart = options.brokerRestart !== false && options.broker !== 'sqs';
+  if (options.broker === 'sqs' && options.brokerRestart !== false) notes.push('broker restart skipped (fauxqs keeps messages in memory)');
   // Servers' files on tmpfs where there is one: a restart keeps them, and no fsync waits on a disk.
-  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), `tq-chaos-${options.broker}-`));
+  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), `tq-chaos-${options.broker}-${backendKind}-`));
   const ledger = join(dir, 'ledger.log');
   writeFileSync(ledger, '');
   const queue = `chaos-${Math.random().toString(36).slice(2, 8)}`;
   const prefix = `${queue}:`;
-  const backendRedis = new OwnRedis(await freePort(), dir);
+  let backendRedis: OwnRedis | null = null;
+  let ferret: OwnFerretDB | null = null;
   let brokerRedis: OwnRedis | null = null;
   let rabbit: OwnRabbit | null = null;
+  let fauxqs: OwnFauxqs | null = null;
+  let sqsEndpoint: string | null = null;
   const procs: Proc[] = [];
   const killedWorkers = new Set<number>();
   const killedChildren = new Set<number>();
@@ -209,13 +394,35 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   let beatKilledAt: number | null = null;
   const beats: Proc[] = [];
   const started = Date.now();
-  let client: Redis | null = null;
+  let reader: ResultReader | null = null;
   let stopChaos = false;
   try {
     // Servers of our own.
-    await backendRedis.start();
+    let backendUrl: string;
+    if (backendKind === 'mongo') {
+      ferret = new OwnFerretDB(await freePort(), mkdtempSync(join(dir, 'ferretdb-')));
+      await ferret.start();
+      backendUrl = ferret.url;
+    } else {
+      backendRedis = new OwnRedis(await freePort(), dir);
+      await backendRedis.start();
+      backendUrl = `redis://127.0.0.1:${backendRedis.port}/0`;
+    }
     let brokerUrl: string;
-    if (options.broker === 'redis') {
+    // SQS: queue and topic names under the run's own prefix; a killed worker's messages are visible again after 6 s.
+    const sqsPrefix = `${queue}-`;
+    if (options.broker === 'sqs') {
+      const launcher = OwnFauxqs.launcher();
+      if (launcher) {
+        fauxqs = new OwnFauxqs(await freePort());
+        await fauxqs.start(launcher);
+        sqsEndpoint = fauxqs.endpoint;
+      } else {
+        sqsEndpoint = process.env['TQ_SQS_ENDPOINT'] ?? 'http://127.0.0.1:9324';
+        notes.push(`shared SQS emulator ${sqsEndpoint} (no fauxqs launcher in ${STATE}), queues under ${sqsPrefix}`);
+      }
+      brokerUrl = `sqs://test:test@${new URL(sqsEndpoint).host}`;
+    } else if (options.broker === 'redis') {
       const brokerDir = mkdtempSync(join(dir, 'broker-'));
       brokerRedis = new OwnRedis(await freePort(), brokerDir);
       await brokerRedis.start();
@@ -225,15 +432,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       rabbit.start();
       brokerUrl = `amqp://guest:guest@127.0.0.1:${rabbit.port}//`;
     }
+    const brokerOptions: Record<string, unknown> =
+      options.broker === 'sqs' ? { queueNamePrefix: sqsPrefix, visibilityTimeout: 6 } : { globalKeyprefix: prefix, visibilityTimeout: 6, unackedRestoreInterval: 1 };
+    // MongoDB: the run's own database, nothing to prefix; the driver waits out the outage (30 s server selection).
+    const backendOptions: Record<string, unknown> = backendKind === 'mongo' ? {} : { globalKeyprefix: prefix };
     const env = {
       TQ_CHAOS_BROKER: brokerUrl,
-      TQ_CHAOS_BACKEND: `redis://127.0.0.1:${backendRedis.port}/0`,
+      TQ_CHAOS_BACKEND: backendUrl,
       TQ_CHAOS_QUEUE: queue,
       TQ_CHAOS_PREFIX: prefix,
       TQ_CHAOS_LEDGER: ledger,
+      TQ_CHAOS_BROKER_OPTIONS: JSON.stringify(brokerOptions),
+      TQ_CHAOS_BACKEND_OPTIONS: JSON.stringify(backendOptions),
     };
     Object.assign(process.env, env);
-    log(`chaos on ${options.broker}: ${options.tasks} acksLate tasks, ${workersWanted} process-pool workers (2 children each), a worker SIGKILLed every ${killMin}-${killMax}s; broker ${brokerUrl.replace(/:[^:@/]*@/, ':***@')}, backend redis on ${backendRedis.port}; ledger ${ledger}`);
+    log(`chaos on ${options.broker} with ${backendKind} results: ${options.tasks} acksLate tasks, ${workersWanted} process-pool workers (3 children each), a worker SIGKILLed every ${killMin}-${killMax}s; broker ${brokerUrl.replace(/:[^:@/]*@/, ':***@')}, backend ${backendUrl}; ledger ${ledger}`);
 
     // As a supervisor would: a worker that exits before it is ready is started again.
     let failedStarts = 0;
@@ -264,8 +477,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       backend: null,
       taskDefaultQueue: queue,
       logger: silentLogger,
-      brokerTransportOptions: { globalKeyprefix: prefix, visibilityTimeout: 6 },
-      resultBackendTransportOptions: { globalKeyprefix: prefix },
+      brokerTransportOptions: brokerOptions,
     });
     const ids: string[] = [];
     for (let i = 0; i < options.tasks; i += 500) {
@@ -276,8 +488,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     await app.close();
     log(`sent ${ids.length} tasks in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 
-    client = new Redis({ port: backendRedis.port, lazyConnect: true, maxRetriesPerRequest: null });
-    client.on('error', () => undefined);
+    reader = ferret ? await mongoReader(ferret.url) : redisReader(backendRedis!.port, prefix);
     const doneCount = (): number => readFileSync(ledger, 'utf8').split('\n').filter((l) => l.startsWith('E ')).length;
 
     // The chaos: kills on a timer; the one-off events at fractions of the work done.
@@ -324,7 +535,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
           log(`killed the leading beat ${leaderLine.b.pid}`);
         }
       }
-      if (options.brokerRestart !== false) {
+      if (brokerRestart) {
         await at(0.45);
         const begin = Date.now();
         if (brokerRedis) {
@@ -338,9 +549,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       if (options.backendOutage !== false) {
         await at(0.7);
         const begin = Date.now();
-        await backendRedis.stop();
+        const backendServer = ferret ?? backendRedis!;
+        await backendServer.stop();
         await sleep(3000);
-        await backendRedis.start();
+        await backendServer.start();
         backendOutage = [begin, Date.now()];
         restarts++;
         log(`result backend was down for ${((Date.now() - begin) / 1000).toFixed(1)}s`);
@@ -348,15 +560,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     })();
 
     // Done when every task has a result in the backend (or nothing moves for a long while).
-    const metaKeys = ids.map((id) => `${prefix}celery-task-meta-${id}`);
-    const statuses = async (): Promise<string[]> => {
-      const out: string[] = [];
-      for (let i = 0; i < metaKeys.length; i += 1000) {
-        const values = await client!.mget(...metaKeys.slice(i, i + 1000));
-        for (const v of values) out.push(v ? ((JSON.parse(v) as { status: string }).status ?? 'NONE') : 'MISSING');
-      }
-      return out;
-    };
+    const statuses = (): Promise<string[]> => reader!.statuses(ids);
     let last = -1;
     let lastChange = Date.now();
     for (;;) {
@@ -364,8 +568,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       let done = 0;
       try {
         done = (await statuses()).filter((s) => s === 'SUCCESS').length;
-      } catch {
-        continue; // the backend is down for the outage
+      } catch (err) {
+        // The backend is down for the outage; a backend that never answers again ends the run.
+        if (Date.now() - lastChange > 60_000) throw new Error(`chaos: cannot read results for 60s: ${(err as Error).message}`);
+        continue;
       }
       if (done !== last) {
         last = done;
@@ -435,6 +641,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const restartWindow = brokerRestartWindow as [number, number] | null;
     return {
       broker: options.broker,
+      backend: backendKind,
       sent: ids.length,
       completed,
       lost: ids.length - completed,
@@ -448,13 +655,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       backendOutageSeconds: outage ? (outage[1] - outage[0]) / 1000 : null,
       brokerRestartSeconds: restartWindow ? (restartWindow[1] - restartWindow[0]) / 1000 : null,
       failedStarts,
+      notes,
     };
   } finally {
     stopChaos = true;
-    client?.disconnect();
+    await reader?.close().catch(() => undefined);
     for (const proc of [...procs, ...beats]) killGroup(proc);
+    if (sqsEndpoint) {
+      try {
+        log(`deleted ${await deleteSqsUnder(sqsEndpoint, `${queue}-`)} SQS queues under ${queue}-`);
+      } catch (err) {
+        log(`could not delete the run's SQS queues: ${(err as Error).message}`);
+      }
+    }
+    await fauxqs?.stop();
     await brokerRedis?.stop();
-    await backendRedis.stop();
+    await backendRedis?.stop();
+    await ferret?.stop();
     try {
       rabbit?.stop();
     } catch (err) {
@@ -467,15 +684,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
 /** The table `npm run chaos` prints. */
 export function chaosTable(results: ChaosResult[]): string {
   const rows = [
-    ['broker', 'sent', 'completed', 'lost', 'duplicated', 'kills', 'restarts', 'time'],
-    ...results.map((r) => [r.broker, r.sent, r.completed, r.lost, `${r.duplicated}${r.unexplained ? ` (${r.unexplained} unexplained)` : ''}`, r.kills, r.restarts, `${r.seconds.toFixed(1)}s`].map(String)),
+    ['broker', 'backend', 'sent', 'completed', 'lost', 'duplicated', 'kills', 'restarts', 'time'],
+    ...results.map((r) => [r.broker, r.backend, r.sent, r.completed, r.lost, `${r.duplicated}${r.unexplained ? ` (${r.unexplained} unexplained)` : ''}`, r.kills, r.restarts, `${r.seconds.toFixed(1)}s`].map(String)),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const line = (row: string[]) => `| ${row.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
   const out = [line(rows[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)];
   for (const r of results) {
-    out.push(`${r.broker}: duplicates by cause ${JSON.stringify(r.explained)}; broker restart ${r.brokerRestartSeconds ?? '-'}s; backend outage ${r.backendOutageSeconds ?? '-'}s; worker starts that failed (and were retried) ${r.failedStarts}`);
-    if (r.beat) out.push(`${r.broker}: beat sent ${r.beat.sent} runs (${r.beat.resent} re-sends of a claimed run), runs sent twice: ${r.beat.runsSentTwice}, takeover after the leader's SIGKILL: ${r.beat.takeoverSeconds ?? '-'}s (lease ${r.beat.leaseSeconds}s)`);
+    for (const note of r.notes) out.push(`${r.broker}/${r.backend}: ${note}`);
+    out.push(`${r.broker}/${r.backend}: duplicates by cause ${JSON.stringify(r.explained)}; broker restart ${r.brokerRestartSeconds ?? '-'}s; backend outage ${r.backendOutageSeconds ?? '-'}s; worker starts that failed (and were retried) ${r.failedStarts}`);
+    if (r.beat) out.push(`${r.broker}/${r.backend}: beat sent ${r.beat.sent} runs (${r.beat.resent} re-sends of a claimed run), runs sent twice: ${r.beat.runsSentTwice}, takeover after the leader's SIGKILL: ${r.beat.takeoverSeconds ?? '-'}s (lease ${r.beat.leaseSeconds}s)`);
   }
   return out.join('\n');
 }
