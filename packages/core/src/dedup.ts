@@ -9,6 +9,7 @@ import type { App } from './app.js';
 import { AsyncResult } from './async-result.js';
 import { dedupMaxAge, flowKey, getFlowStore } from './flow.js';
 import { uuid } from './ids.js';
+import { READY_STATES } from './states.js';
 import type { AnyTask } from './task.js';
 
 /** The store key of a call, or null when the call cannot be deduplicated (by taskId, without one). */
@@ -25,9 +26,16 @@ export async function sendDeduplicated<R>(app: App, task: AnyTask, args: readonl
   if (key === null) return new AsyncResult<R>(await app.producer.send(task.name, args, options, task), app);
   const id = options.taskId ?? uuid();
   const store = await getFlowStore(app);
-  const { claimed, holder } = await store.claim(key, id, task.options.flow!.dedup!.ttl ?? dedupMaxAge(app), task.name);
+  const ttl = task.options.flow!.dedup!.ttl ?? dedupMaxAge(app);
+  let { claimed, holder } = await store.claim(key, id, ttl, task.name);
   // A retry re-sends the call under its own id, which holds the claim: it goes out.
   const retryOfHolder = holder === id && (options.retries ?? 0) > 0;
+  if (!claimed && !retryOfHolder && holder !== id && task.options.flow!.dedup!.ttl === null) {
+    // 'active': a holder that already finished (its worker has not freed the claim yet) is no
+    // reason to drop this call; take the claim over from it.
+    if (READY_STATES.has(await app.asyncResult(holder).state())) claimed = await store.reclaim(key, holder, id, ttl, task.name);
+    if (claimed) holder = id;
+  }
   if (!claimed && !retryOfHolder) return new AsyncResult<R>(holder, app);
   try {
     await app.producer.send(task.name, args, { ...options, taskId: id }, task);

@@ -73,6 +73,11 @@ export interface FlowStore {
    * the id that holds the key; a refused claim (a duplicate) is counted under `counter`.
    */
   claim(key: string, id: string, ttlSeconds: number, counter: string): Promise<{ claimed: boolean; holder: string }>;
+  /**
+   * Give `key` to `to` (for `ttlSeconds`) if `from` still holds it or nobody does (it was freed
+   * meanwhile), uncounting the refused claim under `counter`; true when it did.
+   */
+  reclaim(key: string, from: string, to: string, ttlSeconds: number, counter: string): Promise<boolean>;
   /** Free `key` if `id` holds it. */
   unclaim(key: string, id: string): Promise<void>;
   /** Current tokens per bucket, leases held per key, dedup claims and drops per task. */

@@ -69,6 +69,13 @@ if holder then redis.call('HINCRBY', KEYS[2], ARGV[3], 1) return {0, holder} end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return {1, ARGV[1]}`;
 
+/** KEYS[1] claim, KEYS[2] stats; ARGV from, to, ttl s, counter: taken while `from` holds it or nobody does (the refusal that led here is uncounted). */
+const RECLAIM = `local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+redis.call('HINCRBY', KEYS[2], ARGV[4], -1)
+return 1`;
+
 /** KEYS[1] claim; ARGV id: deleted only when this id holds it. */
 const UNCLAIM = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
@@ -78,6 +85,7 @@ interface FlowCommands {
   tqFlowRenew(...args: Array<string | number>): Promise<number>;
   tqFlowClaim(key: string, stats: string, id: string, ttl: number, counter: string): Promise<[number, string]>;
   tqFlowUnclaim(key: string, id: string): Promise<number>;
+  tqFlowReclaim(key: string, stats: string, from: string, to: string, ttl: number, counter: string): Promise<number>;
 }
 
 export interface RedisFlowStoreOptions {
@@ -103,6 +111,7 @@ export class RedisFlowStore implements FlowStore {
     client.defineCommand('tqFlowAcquire', { numberOfKeys: 1, lua: ACQUIRE });
     client.defineCommand('tqFlowClaim', { numberOfKeys: 2, lua: CLAIM });
     client.defineCommand('tqFlowUnclaim', { numberOfKeys: 1, lua: UNCLAIM });
+    client.defineCommand('tqFlowReclaim', { numberOfKeys: 2, lua: RECLAIM });
     client.defineCommand('tqFlowRenew', { lua: RENEW });
     this.client = client as Redis & FlowCommands;
   }
@@ -140,6 +149,11 @@ export class RedisFlowStore implements FlowStore {
     await this.ready();
     const [claimed, holder] = await this.client.tqFlowClaim(this.prefix + key, `${this.prefix}stats`, id, Math.max(1, Math.ceil(ttlSeconds)), counter);
     return { claimed: claimed === 1, holder };
+  }
+
+  async reclaim(key: string, from: string, to: string, ttlSeconds: number, counter: string): Promise<boolean> {
+    await this.ready();
+    return (await this.client.tqFlowReclaim(this.prefix + key, `${this.prefix}stats`, from, to, Math.max(1, Math.ceil(ttlSeconds)), counter)) === 1;
   }
 
   async unclaim(key: string, id: string): Promise<void> {

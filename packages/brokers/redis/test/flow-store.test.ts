@@ -57,8 +57,18 @@ describe('the Redis flow store', () => {
     expect(await store.claim('dedup:t:k', 'id3', 30, 't')).toEqual({ claimed: false, holder: 'id1' });
     await store.unclaim('dedup:t:k', 'id1');
     expect((await store.claim('dedup:t:k', 'id4', 30, 't')).claimed).toBe(true);
+    // Handed over only from the holder; the refusal that led to it is not counted.
+    expect(await store.claim('dedup:t:k', 'id5', 30, 't')).toEqual({ claimed: false, holder: 'id4' });
+    expect(await store.reclaim('dedup:t:k', 'id1', 'id5', 30, 't')).toBe(false);
+    expect(await store.reclaim('dedup:t:k', 'id4', 'id5', 30, 't')).toBe(true);
+    expect(await redis.get(`${prefix}dedup:t:k`)).toBe('id5');
+    // Freed meanwhile: taken all the same.
+    await store.unclaim('dedup:t:k', 'id5');
+    expect(await store.reclaim('dedup:t:k', 'id5', 'id6', 30, 't')).toBe(true);
+    expect(await redis.get(`${prefix}dedup:t:k`)).toBe('id6');
     const snapshot = await store.snapshot();
-    expect(snapshot.deduped['t']).toBe(2);
+    // Three refusals (id2, id3, id5), two followed by a takeover (uncounted each).
+    expect(snapshot.deduped['t']).toBe(1);
     expect(snapshot.claimed).toBe(1);
   });
 });
