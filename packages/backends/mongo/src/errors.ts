@@ -79,6 +79,23 @@ export function backendError(what: string, display: string, err: unknown): Error
 }
 
 /** E11000: the insert half of a conditional upsert lost to an existing document. */
+const NETWORK = new Set(['MongoNetworkError', 'MongoNetworkTimeoutError', 'MongoServerSelectionError', 'MongoPoolClearedError']);
+
+/**
+ * A write that failed because the connection went away (the server stopped or restarted while
+ * it was on the wire), so sending it again may succeed. A bulk write reports this as a
+ * MongoBulkWriteError with no write errors, the network error in `errorResponse`. Standalone
+ * servers (FerretDB, a single mongod) have no retryable writes, so the driver does not retry it.
+ */
+export function isTransientWriteError(err: unknown): boolean {
+  let e = err as (DriverErrorLike & { errorResponse?: unknown }) | null;
+  for (let depth = 0; e && depth < 4; depth++) {
+    if (NETWORK.has(e.name ?? '') || (typeof e.code === 'number' && RETRYABLE_CODES.has(e.code))) return true;
+    e = (e.errorResponse ?? e.cause) as typeof e;
+  }
+  return false;
+}
+
 export function isDuplicateKey(err: unknown): boolean {
   const e = err as DriverErrorLike | null;
   return e?.code === 11000 || e?.code === 11001;

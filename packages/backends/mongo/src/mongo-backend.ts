@@ -17,7 +17,7 @@ import type { ResultMeta } from '@tq/protocol';
 import { MongoClient, type Collection, type Db, type MongoBulkWriteError } from 'mongodb';
 import { ChordCounter } from './chord-counter.js';
 import { expiryOf, fromGroupDocument, isNestedArrayError, fromTaskDocument, toGroupDocument, toTaskDocument, type GroupDocument, type TaskDocument } from './documents.js';
-import { backendError, isDuplicateKey } from './errors.js';
+import { backendError, isDuplicateKey, isTransientWriteError } from './errors.js';
 import { ensureIndexes } from './indexes.js';
 import { KeyValueStore } from './key-value.js';
 import { resolveMongoOptions, type MongoBackendOptions, type ResolvedMongoOptions } from './options.js';
@@ -156,12 +156,12 @@ export class MongoBackend implements ResultBackend {
       await this.db();
       for (let start = 0; start < batch.length; start += CHUNK) {
         const chunk = batch.slice(start, start + CHUNK);
-        let outcomes = await this.writeTasks(chunk);
+        let outcomes = await this.retrying(() => this.writeTasks(chunk));
         const refused = [...outcomes].filter(([, outcome]) => outcome === 'nested').map(([i]) => i);
         if (refused.length > 0) {
           this.switchToNestedAsText();
           for (const i of refused) chunk[i]!.doc = toTaskDocument(chunk[i]!.meta, chunk[i]!.expiresAt, true);
-          const again = await this.writeTasks(refused.map((i) => chunk[i]!));
+          const again = await this.retrying(() => this.writeTasks(refused.map((i) => chunk[i]!)));
           outcomes = new Map([...outcomes].filter(([, outcome]) => outcome !== 'nested'));
           for (const [j, outcome] of again) outcomes.set(refused[j]!, outcome);
         }
@@ -234,11 +234,32 @@ export class MongoBackend implements ResultBackend {
           const replaced = await this.tasks.replaceOne({ _id: doc._id, status: { $ne: 'SUCCESS' } }, doc);
           if (replaced.matchedCount === 0) outcomes.set(i, 'kept');
         } catch (err) {
+          if (isTransientWriteError(err)) throw err;
           outcomes.set(i, isNestedArrayError(err) ? 'nested' : err);
         }
       }),
     );
     return outcomes;
+  }
+
+  /**
+   * Run a write again while it fails only because the connection went away (a server stopping
+   * or restarting under it), for as long as the driver would wait for a server. Without this, a
+   * worker's result in flight at that moment was lost: the store failed, and the task's message
+   * was acknowledged with no result anywhere (found by the chaos run). Writing again is safe: a
+   * document the lost attempt did insert is found as a duplicate and kept or replaced.
+   */
+  private async retrying<T>(write: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + (this.options.clientOptions.serverSelectionTimeoutMS ?? 10_000);
+    for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+      try {
+        return await write();
+      } catch (err) {
+        if (this.closed || !isTransientWriteError(err) || Date.now() + delay > deadline) throw err;
+        this.logger.warn(`[backend-mongo] a result store to ${this.endpoint.display} was cut off (${(err as Error).message}); writing it again`);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
   }
 
   private switchToNestedAsText(): void {

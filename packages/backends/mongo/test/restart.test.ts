@@ -114,3 +114,35 @@ it('a worker keeps storing results after a restart, and each get resolves', { ti
     await app.close();
   }
 });
+
+it('a store in flight when the server goes down is written once it is back, never dropped', { timeout: 90_000 }, async () => {
+  const backend = new MongoBackend(server.url, { clientOptions: { serverSelectionTimeoutMS: 30_000 } });
+  try {
+    await backend.store(done(uniqueName('warm'), 0));
+    const ids: string[] = [];
+    const stores: Array<Promise<unknown>> = [];
+    let producing = true;
+    // Stores keep going out, so some are on the wire when the server is stopped (the chaos run's worker results).
+    const producer = (async () => {
+      while (producing && ids.length < 2000) {
+        for (let i = 0; i < 20; i++) {
+          const id = uniqueName('inflight');
+          ids.push(id);
+          stores.push(backend.store(done(id, ids.length)).then(() => null, (err: unknown) => err));
+        }
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+    })();
+    await waitFor(() => ids.length >= 400, { timeout: 10_000, interval: 5, message: 'stores to be under way' });
+    await server.stop();
+    producing = false;
+    await producer;
+    await server.start();
+    const failures = (await Promise.all(stores)).filter((err) => err !== null);
+    expect(failures.map(String).slice(0, 3)).toEqual([]);
+    const stored = await backend.getMany(ids);
+    expect(ids.filter((id) => stored.get(id)?.status !== 'SUCCESS')).toEqual([]);
+  } finally {
+    await backend.close();
+  }
+});
