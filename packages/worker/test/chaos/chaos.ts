@@ -299,19 +299,31 @@ function redisReader(port: number, prefix: string): ResultReader {
 
 async function mongoReader(url: string): Promise<ResultReader> {
   const { MongoClient } = await import('mongodb');
-  // Fails fast while the server is down for the outage (the poll just tries again).
-  const client = new MongoClient(url, { serverSelectionTimeoutMS: 2000 });
-  await client.connect();
-  const collection = client.db().collection<{ _id: string; status: string }>('celery_taskmeta');
+  // A client of its own per attempt after a failure: it fails fast while the server is down for
+  // the outage (the poll just tries again), and nothing of a dropped connection is reused.
+  let client: InstanceType<typeof MongoClient> | null = null;
   return {
     async statuses(ids) {
-      const found = new Map<string, string>();
-      for (let i = 0; i < ids.length; i += 1000) {
-        for (const doc of await collection.find({ _id: { $in: ids.slice(i, i + 1000) } }, { projection: { status: 1 } }).toArray()) found.set(doc._id, doc.status ?? 'NONE');
+      try {
+        if (!client) {
+          client = new MongoClient(url, { serverSelectionTimeoutMS: 2000 });
+          await client.connect();
+        }
+        const collection = client.db().collection<{ _id: string; status: string }>('celery_taskmeta');
+        const found = new Map<string, string>();
+        for (let i = 0; i < ids.length; i += 1000) {
+          for (const doc of await collection.find({ _id: { $in: ids.slice(i, i + 1000) } }, { projection: { status: 1 } }).toArray()) found.set(doc._id, doc.status ?? 'NONE');
+        }
+        return ids.map((id) => found.get(id) ?? 'MISSING');
+      } catch (err) {
+        void client?.close().catch(() => undefined);
+        client = null;
+        throw err;
       }
-      return ids.map((id) => found.get(id) ?? 'MISSING');
     },
-    close: () => client.close(),
+    close: async () => {
+      await client?.close();
+    },
   };
 }
 
@@ -570,7 +582,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         done = (await statuses()).filter((s) => s === 'SUCCESS').length;
       } catch (err) {
         // The backend is down for the outage; a backend that never answers again ends the run.
-        if (Date.now() - lastChange > 60_000) throw new Error(`chaos: cannot read results for 60s: ${(err as Error).message}`);
+        if (Date.now() - lastChange > 60_000) throw new Error(`chaos: cannot read results for 60s (${doneCount()} runs ended in the ledger): ${(err as Error).message}`);
         continue;
       }
       if (done !== last) {
@@ -580,7 +592,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       }
       if (done === ids.length) break;
       if (Date.now() - lastChange > 60_000) {
-        log('no progress for 60s: counting what is there');
+        log(`no progress for 60s (${doneCount()} runs ended in the ledger): counting what is there`);
         break;
       }
     }
