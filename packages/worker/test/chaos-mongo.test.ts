@@ -1,0 +1,21 @@
+/**
+ * The short form of `npm run chaos -- --backend mongo`: a few hundred acksLate tasks on the process
+ * pool over a Redis of the test's own, results and the beat's lease in a FerretDB of the test's
+ * own, which is stopped for a few seconds mid-run, while workers and a pool child are SIGKILLed,
+ * the broker restarts and the leading beat is killed. Every task must have its SUCCESS in
+ * `celery_taskmeta`, every duplicate must be explained by a kill, and no beat run goes out twice.
+ */
+import { expect, it } from 'vitest';
+import { chaosTable, runChaos } from './chaos/chaos.js';
+
+it('loses no result in MongoDB under kills, a broker restart and a real backend outage', async () => {
+  const result = await runChaos({ broker: 'redis', backend: 'mongo', tasks: 300, killEvery: [2, 3], log: () => undefined });
+  console.log(chaosTable([result]));
+  expect(result.lost).toBe(0);
+  expect(result.completed).toBe(result.sent);
+  expect(result.unexplained).toBe(0);
+  expect(result.kills).toBeGreaterThanOrEqual(3);
+  expect(result.backendOutageSeconds).not.toBeNull();
+  expect(result.beat?.runsSentTwice).toBe(0);
+  expect(result.beat?.takeoverSeconds).not.toBeNull();
+}, 120_000);

@@ -1,0 +1,22 @@
+/**
+ * The short form of `npm run chaos -- --broker sqs`: a few hundred acksLate tasks on the process
+ * pool over a fauxqs of the test's own (6 s visibility timeout), while workers are SIGKILLed and
+ * restarted, a pool child is SIGKILLed mid-task, the result backend goes away and the leading beat
+ * is killed. There is no broker restart: fauxqs keeps messages in memory. Nothing may be lost,
+ * every duplicate must be explained by a kill, and no beat run goes out twice.
+ */
+import { expect, it } from 'vitest';
+import { chaosTable, runChaos } from './chaos/chaos.js';
+
+it('loses no task on SQS under worker and pool-child SIGKILLs, a backend outage and a beat failover', async () => {
+  const result = await runChaos({ broker: 'sqs', tasks: 300, killEvery: [2, 3], log: () => undefined });
+  console.log(chaosTable([result]));
+  expect(result.lost).toBe(0);
+  expect(result.completed).toBe(result.sent);
+  expect(result.unexplained).toBe(0);
+  expect(result.kills).toBeGreaterThanOrEqual(3);
+  expect(result.brokerRestartSeconds).toBeNull();
+  expect(result.backendOutageSeconds).not.toBeNull();
+  expect(result.beat?.runsSentTwice).toBe(0);
+  expect(result.beat?.takeoverSeconds).not.toBeNull();
+}, 120_000);
