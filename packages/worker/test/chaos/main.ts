@@ -1,6 +1,6 @@
 /**
  * `npm run chaos [-- --tasks N] [-- --broker redis,amqp,sqs] [-- --backend redis,mongo]`: the full
- * chaos run on each broker (default Redis, then RabbitMQ) with each result backend (default
+ * chaos run on each broker (default Redis, RabbitMQ, then SQS) with each result backend (default
  * Redis), and its table. `--broker sqs` runs on a fauxqs of its own (no broker restart: fauxqs
  * keeps messages in memory); `--backend mongo` stores results (and the beat's lease) in a FerretDB
  * of its own, which the backend outage really stops.
@@ -18,7 +18,7 @@ const list = <T extends string>(name: string, fallback: string, allowed: readonl
   return values as T[];
 };
 const tasks = Number(flag('tasks') ?? 10_000);
-const brokers = list<ChaosBroker>('broker', 'redis,amqp', ['redis', 'amqp', 'sqs']);
+const brokers = list<ChaosBroker>('broker', 'redis,amqp,sqs', ['redis', 'amqp', 'sqs']);
 const backends = list<ChaosBackend>('backend', 'redis', ['redis', 'mongo']);
 const results: ChaosResult[] = [];
 for (const backend of backends) for (const broker of brokers) results.push(await runChaos({ broker, backend, tasks }));
