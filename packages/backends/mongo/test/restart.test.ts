@@ -3,72 +3,13 @@
  * results stored before it are still there, a store issued while the server is down completes
  * once it is back, and a `get` waiting across the restart resolves.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createApp, silentLogger } from '@tq/core';
 import { createResultMeta } from '@tq/protocol';
-import { freePort, startWorker, uniqueName, waitFor } from '@tq/testing';
-import { MongoClient } from 'mongodb';
+import { PrivateFerretDB, startWorker, uniqueName, waitFor } from '@tq/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { MongoBackend } from '../src/mongo-backend.js';
 
-function ferretdbBinary(): string {
-  if (process.env['TQ_FERRETDB_BIN']) return process.env['TQ_FERRETDB_BIN'];
-  const gopath = execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8' }).trim();
-  return join(gopath, 'bin', 'ferretdb');
-}
-
-/** FerretDB v1 on SQLite, as scripts/services.sh starts the shared one, on a port of our own. */
-class PrivateFerretDB {
-  readonly dir = mkdtempSync(join(tmpdir(), 'tq-ferretdb-'));
-  port = 0;
-  private child: ChildProcess | null = null;
-
-  get url(): string {
-    return `mongodb://127.0.0.1:${this.port}/restart`;
-  }
-
-  async start(): Promise<void> {
-    if (!this.port) this.port = await freePort();
-    this.child = spawn(
-      ferretdbBinary(),
-      ['--handler=sqlite', `--sqlite-url=file:${this.dir}/`, `--listen-addr=127.0.0.1:${this.port}`, `--state-dir=${this.dir}`, '--telemetry=disable', '--debug-addr=-'],
-      { stdio: 'ignore' },
-    );
-    await waitFor(() => this.answers(), { timeout: 30_000, interval: 100, message: `the private FerretDB on port ${this.port} to answer` });
-  }
-
-  private async answers(): Promise<boolean> {
-    const client = new MongoClient(`mongodb://127.0.0.1:${this.port}`, { serverSelectionTimeoutMS: 500 });
-    try {
-      await client.db('admin').command({ ping: 1 });
-      return true;
-    } catch {
-      return false;
-    } finally {
-      await client.close();
-    }
-  }
-
-  stop(): Promise<void> {
-    const child = this.child;
-    this.child = null;
-    return new Promise((resolve) => {
-      if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    });
-  }
-
-  async close(): Promise<void> {
-    await this.stop();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-const server = new PrivateFerretDB();
+const server = new PrivateFerretDB({ database: 'restart' });
 
 beforeAll(() => server.start(), 60_000);
 afterAll(() => server.close());

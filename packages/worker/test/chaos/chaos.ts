@@ -12,10 +12,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, PrivateFerretDB } from '@tq/testing/servers';
 import { Redis } from 'ioredis';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -61,18 +61,6 @@ export interface ChaosResult {
   failedStarts: number;
   /** What this run did differently, for the table (e.g. the broker restart skipped on SQS). */
   notes: string[];
-}
-
-/** A free loopback port (not @tq/testing's: that package loads vitest, and `npm run chaos` runs outside it). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -183,52 +171,6 @@ class OwnFauxqs {
   async start(launcher: string): Promise<void> {
     this.child = spawn(process.execPath, [launcher], { cwd: dirname(launcher), env: { ...process.env, TQ_SQS_PORT: String(this.port), TQ_PID_FILE: '' }, stdio: 'ignore' });
     await until(() => httpOk(`${this.endpoint}/health`), 30_000, `fauxqs on ${this.port}`);
-  }
-
-  async stop(): Promise<void> {
-    await stopChild(this.child);
-    this.child = null;
-  }
-}
-
-/** A FerretDB v1 (SQLite) of the run's own, as scripts/services.sh starts the shared one; stop and start keep its files. */
-class OwnFerretDB {
-  private child: ChildProcess | null = null;
-  constructor(
-    readonly port: number,
-    readonly dir: string,
-  ) {}
-
-  static binary(): string {
-    if (process.env['TQ_FERRETDB_BIN']) return process.env['TQ_FERRETDB_BIN'];
-    const gopath = spawnSync('go', ['env', 'GOPATH'], { encoding: 'utf8' }).stdout?.trim();
-    return join(gopath || join(process.env['HOME'] ?? '/root', 'go'), 'bin', 'ferretdb');
-  }
-
-  get url(): string {
-    return `mongodb://127.0.0.1:${this.port}/chaos`;
-  }
-
-  async start(): Promise<void> {
-    this.child = spawn(
-      OwnFerretDB.binary(),
-      ['--handler=sqlite', `--sqlite-url=file:${this.dir}/`, `--listen-addr=127.0.0.1:${this.port}`, `--state-dir=${this.dir}`, '--telemetry=disable', '--debug-addr=-', '--log-level=error'],
-      { stdio: 'ignore' },
-    );
-    await until(() => this.answers(), 30_000, `FerretDB on ${this.port}`);
-  }
-
-  private async answers(): Promise<boolean> {
-    const { MongoClient } = await import('mongodb');
-    const client = new MongoClient(`mongodb://127.0.0.1:${this.port}`, { serverSelectionTimeoutMS: 500 });
-    try {
-      await client.db('admin').command({ ping: 1 });
-      return true;
-    } catch {
-      return false;
-    } finally {
-      await client.close();
-    }
   }
 
   async stop(): Promise<void> {
@@ -391,7 +333,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const queue = `chaos-${Math.random().toString(36).slice(2, 8)}`;
   const prefix = `${queue}:`;
   let backendRedis: OwnRedis | null = null;
-  let ferret: OwnFerretDB | null = null;
+  let ferret: PrivateFerretDB | null = null;
   let brokerRedis: OwnRedis | null = null;
   let rabbit: OwnRabbit | null = null;
   let fauxqs: OwnFauxqs | null = null;
@@ -412,7 +354,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     // Servers of our own.
     let backendUrl: string;
     if (backendKind === 'mongo') {
-      ferret = new OwnFerretDB(await freePort(), mkdtempSync(join(dir, 'ferretdb-')));
+      ferret = new PrivateFerretDB({ dir: mkdtempSync(join(dir, 'ferretdb-')), database: 'chaos' });
       await ferret.start();
       backendUrl = ferret.url;
     } else {
