@@ -5,9 +5,9 @@
  * (`flowLeaseTtl`, default 10 s), so the leases of a worker that died (SIGKILL, lost host) expire
  * and their slots come back without anyone cleaning up.
  */
-import { flowKey, type FlowStore, type Logger } from '@tq/core';
+import type { FlowStore, Logger } from '@tq/core';
 import type { Request } from '../request.js';
-import { FlowWaiters } from './waiters.js';
+import { FlowWaiters, limitKey } from './waiters.js';
 
 /** Longest wait between two tries at a full key: a lease freed by another worker is noticed this soon. */
 const POLL_MS = 50;
@@ -32,9 +32,7 @@ export class ConcurrencyLimiter extends FlowWaiters {
 
   static keyOf(request: Request): string | null {
     const flow = request.task.options.flow;
-    if (!flow?.concurrency) return null;
-    const { args, kwargs } = request.message;
-    return flow.concurrencyKey ? `conc:${request.name}:${flowKey(flow.concurrencyKey, args, kwargs, `${request.name} concurrencyKey`)}` : `conc:${request.name}`;
+    return flow?.concurrency ? limitKey(request, 'conc', flow.concurrencyKey, 'concurrencyKey') : null;
   }
 
   protected async grant(key: string, queue: Request[]): Promise<number> {

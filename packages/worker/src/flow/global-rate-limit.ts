@@ -5,17 +5,14 @@
  * as many tokens as are due to the requests waiting, so a limit far above the offered rate costs
  * one round trip per grant batch.
  */
-import { flowKey } from '@tq/core';
 import type { Request } from '../request.js';
-import { FlowWaiters } from './waiters.js';
+import { FlowWaiters, limitKey } from './waiters.js';
 
 export class GlobalRateLimiter extends FlowWaiters {
   /** The bucket a request draws from, or null when its task has no global rate limit. */
   static bucketOf(request: Request): string | null {
     const flow = request.task.options.flow;
-    if (!flow?.rate) return null;
-    const { args, kwargs } = request.message;
-    return flow.rateKey ? `rate:${request.name}:${flowKey(flow.rateKey, args, kwargs, `${request.name} rateLimitKey`)}` : `rate:${request.name}`;
+    return flow?.rate ? limitKey(request, 'rate', flow.rateKey, 'rateLimitKey') : null;
   }
 
   /** One grant round for a bucket: returns ms to wait before the next when requests are left. */

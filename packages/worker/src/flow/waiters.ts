@@ -3,8 +3,18 @@
  * store key, drained by one loop per key, so a busy key never delays another. Waiting requests
  * hold no pool slot; the worker raises its prefetch by `waiting` (as for ETA tasks).
  */
-import type { FlowStore, Logger } from '@tq/core';
+import { flowKey, type FlowKeyFn, type FlowStore, type Logger } from '@tq/core';
 import type { Request } from '../request.js';
+
+/**
+ * The store key a request waits under: `<kind>:<task>`, or `<kind>:<task>:<key>` when the task
+ * has a key function (`option` names it in the error a throwing key function gives).
+ */
+export function limitKey(request: Request, kind: 'rate' | 'conc', keyFn: FlowKeyFn | null, option: string): string {
+  if (!keyFn) return `${kind}:${request.name}`;
+  const { args, kwargs } = request.message;
+  return `${kind}:${request.name}:${flowKey(keyFn, args, kwargs, `${request.name} ${option}`)}`;
+}
 
 export abstract class FlowWaiters {
   /** Requests waiting, over all keys. */
