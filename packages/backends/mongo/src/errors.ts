@@ -78,7 +78,6 @@ export function backendError(what: string, display: string, err: unknown): Error
   return new BackendError(message, { cause: err, retryable });
 }
 
-/** E11000: the insert half of a conditional upsert lost to an existing document. */
 const NETWORK = new Set(['MongoNetworkError', 'MongoNetworkTimeoutError', 'MongoServerSelectionError', 'MongoPoolClearedError']);
 
 /**
@@ -96,6 +95,7 @@ export function isTransientWriteError(err: unknown): boolean {
   return false;
 }
 
+/** E11000: the insert half of a conditional upsert lost to an existing document. */
 export function isDuplicateKey(err: unknown): boolean {
   const e = err as DriverErrorLike | null;
   return e?.code === 11000 || e?.code === 11001;
