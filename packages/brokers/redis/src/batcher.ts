@@ -77,6 +77,29 @@ export class Batcher<T> {
     }
   }
 
+  /**
+   * Take the first batch waiting under `key`, to send it with another command (a pop carries the
+   * acks): `done` settles its callers with that command's outcome. Null when nothing waits.
+   */
+  take(key: string): { items: T[]; done: (err?: unknown) => void } | null {
+    const chunks = this.pending.get(key);
+    const first = chunks?.shift();
+    if (!chunks || !first) return null;
+    if (chunks.length === 0) this.pending.delete(key);
+    let settled!: () => void;
+    const sent = new Promise<void>((resolve) => (settled = resolve));
+    this.inFlight.add(sent);
+    return {
+      items: first.items,
+      done: (err?: unknown) => {
+        if (err === undefined) first.resolve();
+        else first.reject(err);
+        this.inFlight.delete(sent);
+        settled();
+      },
+    };
+  }
+
   /** Send what is waiting now and resolve once every batch sent so far has settled. */
   async drain(): Promise<void> {
     if (this.scheduled) this.run();

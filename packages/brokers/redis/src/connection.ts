@@ -18,6 +18,12 @@ export interface ConnectionSettings {
   redisOptions?: Record<string, unknown>;
   /** Shown in CLIENT LIST. */
   name: string;
+  /**
+   * ioredis' auto-pipelining (commands connections only, on by default): off for connections
+   * whose callers batch for themselves, where it only adds a pipeline per command and holds each
+   * command back until the previous one has been answered.
+   */
+  autoPipelining?: boolean;
 }
 
 /** Exponential backoff with jitter, 50 ms doubling to 2 s; never gives up. */
@@ -35,7 +41,7 @@ export function createConnection(settings: ConnectionSettings): Redis {
     retryStrategy: reconnectDelay,
     enableOfflineQueue: true,
     // Commands batch themselves per tick; blocking and subscriber connections must not.
-    enableAutoPipelining: role === 'commands',
+    enableAutoPipelining: role === 'commands' && settings.autoPipelining !== false,
     // A blocking pop is re-issued by its loop with the current queues, never replayed blindly.
     autoResendUnfulfilledCommands: role !== 'blocking',
     autoResubscribe: true,

@@ -63,9 +63,20 @@ describe('kombu Redis envelope', () => {
     );
   });
 
-  it('escapes non-ASCII text as Python does', () => {
-    const raw: RawMessage = { body: Buffer.from('"é"'), contentType: 'application/json', contentEncoding: 'utf-8', headers: { who: 'é' }, properties: {} };
-    expect(encodeEnvelope(raw, '', 'q', 't')).toContain('"headers": {"who": "\\u00e9"}');
+  it('escapes non-ASCII text as Python does, wherever it is', () => {
+    const raw: RawMessage = {
+      body: Buffer.from('"é"'),
+      contentType: 'application/json',
+      contentEncoding: 'utf-8',
+      headers: { who: 'é', 'clé ✓': ['😀', 'del \u007f'] },
+      properties: { note: 'ü' },
+    };
+    const text = encodeEnvelope(raw, 'échange', 'file-é', 't');
+    expect(text).toContain('"headers": {"who": "\\u00e9", "cl\\u00e9 \\u2713": ["\\ud83d\\ude00", "del \\u007f"]}');
+    expect(text).toContain('"properties": {"note": "\\u00fc", ');
+    expect(text).toContain('"delivery_info": {"exchange": "\\u00e9change", "routing_key": "file-\\u00e9"}');
+    expect(/[^\x20-\x7e]/.test(text)).toBe(false);
+    expect(decodeEnvelope(text).message.headers).toEqual(raw.headers);
   });
 
   it('marks a restored envelope as redelivered, as kombu does', () => {

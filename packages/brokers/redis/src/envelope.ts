@@ -9,7 +9,7 @@
  *    "body_encoding": "base64", "delivery_tag": "<uuid4>"}}
  */
 import { ProtocolError, pyJsonDumps, pyJsonLoads, type MessageProperties, type RawMessage } from '@tq/protocol';
-import { asciiOnly, pyJsonRaw } from './json.js';
+import { flat, keyPart, pyJson, writeString } from './json.js';
 
 /** Properties the transport writes itself; a message's own copies of them are not repeated. */
 const TRANSPORT_PROPERTIES = new Set(['delivery_mode', 'expiration', 'priority', 'delivery_info', 'body_encoding', 'delivery_tag']);
@@ -21,25 +21,48 @@ function base64Of(body: Uint8Array): string {
   return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('base64');
 }
 
+/** The text between the body and the headers for the last content encoding and type (nearly always the same). */
+let lastEncoding: string | null = null;
+let lastType: string | null = null;
+let contentPart = '';
+
+/** `"delivery_info": {…}, "priority": ` by exchange and routing key (a worker publishes to a few). */
+const ROUTES = new Map<string, string>();
+
+function routePart(exchange: string, routingKey: string): string {
+  const key = `${exchange}\u0000${routingKey}`;
+  let part = ROUTES.get(key);
+  if (part === undefined) {
+    part = `"delivery_info": {"exchange": ${writeString(exchange)}, "routing_key": ${writeString(routingKey)}}, "priority": `;
+    if (ROUTES.size >= 1024) ROUTES.clear();
+    ROUTES.set(key, part);
+  }
+  return part;
+}
+
 /**
  * Encode a message as kombu's Redis envelope for a publish to `exchange` with `routingKey`.
- * `tag` is the delivery tag (a uuid4), also the key of the message in `unacked`.
+ * `tag` is the delivery tag (a uuid4), also the key of the message in `unacked`. Every piece is
+ * ASCII as written (see json.ts), so the text needs no ensure_ascii pass of its own.
  */
 export function encodeEnvelope(message: RawMessage, exchange: string, routingKey: string, tag: string): string {
   const props = message.properties;
+  if (message.contentEncoding !== lastEncoding || message.contentType !== lastType) {
+    contentPart = `", "content-encoding": ${writeString(message.contentEncoding)}, "content-type": ${writeString(message.contentType)}, "headers": `;
+    lastEncoding = message.contentEncoding;
+    lastType = message.contentType;
+  }
   // Concatenated rather than joined from an array: see json.ts.
-  let text = `{"body": "${base64Of(message.body)}", "content-encoding": ${JSON.stringify(message.contentEncoding)}, "content-type": ${JSON.stringify(message.contentType)}, "headers": ${pyJsonRaw(message.headers ?? {})}, "properties": {`;
+  let text = `{"body": "${base64Of(message.body)}${contentPart}${pyJson(message.headers ?? {})}, "properties": {`;
   for (const key in props) {
     if (TRANSPORT_PROPERTIES.has(key)) continue;
     const value = props[key];
     if (value === undefined) continue;
-    text += `${JSON.stringify(key)}: ${pyJsonRaw(value)}, `;
+    text += `${keyPart(key)}${pyJson(value)}, `;
   }
-  text += `"delivery_mode": ${pyJsonRaw(props.delivery_mode ?? 2)}, `;
-  if (props.expiration !== undefined && props.expiration !== null) text += `"expiration": ${pyJsonRaw(props.expiration)}, `;
-  text += `"delivery_info": {"exchange": ${JSON.stringify(exchange)}, "routing_key": ${JSON.stringify(routingKey)}}, "priority": ${typeof props.priority === 'number' ? pyJsonRaw(props.priority) : '0'}, "body_encoding": "base64", "delivery_tag": ${JSON.stringify(tag)}}}`;
-  // One ensure_ascii pass over the whole text (non-ASCII can only be inside strings).
-  return asciiOnly(text);
+  text += `"delivery_mode": ${pyJson(props.delivery_mode ?? 2)}, `;
+  if (props.expiration !== undefined && props.expiration !== null) text += `"expiration": ${pyJson(props.expiration)}, `;
+  return flat(`${text}${routePart(exchange, routingKey)}${typeof props.priority === 'number' ? pyJson(props.priority) : '0'}, "body_encoding": "base64", "delivery_tag": ${writeString(tag)}}}`);
 }
 
 export interface DecodedEnvelope {

@@ -6,28 +6,18 @@
  * Uint8Array, the Py* types, Map/Set, objects with toJSON, very small floats, NaN) is handed to
  * @tq/protocol's `pyJsonDumps`, which knows kombu's `__type__` wrappers. The output is identical
  * to `pyJsonDumps`; this file only exists because these two values are encoded per message.
+ * Strings are escaped as ensure_ascii wants one by one (most need nothing), so the text is ASCII
+ * as it is built and never needs a pass of its own.
  */
-import { pyJsonDumps } from '@tq/protocol';
-
-const NON_ASCII = /[\u007f-\uffff]/;
-const NON_ASCII_G = /[\u007f-\uffff]/g;
-
-function escapeChar(ch: string): string {
-  return `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`;
-}
-
-/** Python's ensure_ascii on JSON text: non-ASCII (and DEL) become `\uXXXX`; valid anywhere in JSON. */
-export function asciiOnly(json: string): string {
-  return NON_ASCII.test(json) ? json.replace(NON_ASCII_G, escapeChar) : json;
-}
+import { pyJsonDumps, pyJsonString } from '@tq/protocol';
 
 /** `"key": ` for the keys seen again and again (header and meta names). */
 const KEYS = new Map<string, string>();
 
-function keyPart(key: string): string {
+export function keyPart(key: string): string {
   let part = KEYS.get(key);
   if (part === undefined) {
-    part = `${JSON.stringify(key)}: `;
+    part = `${writeString(key)}: `;
     if (KEYS.size < 4096) KEYS.set(key, part);
   }
   return part;
@@ -40,11 +30,12 @@ function plainNumber(n: number): boolean {
   return a >= 1e-4 && a < 1e16;
 }
 
-/** Characters JSON must escape in a string; most strings (ids, names, reprs) have none. */
-const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
+/** What JSON or ensure_ascii escapes in a string (DEL and beyond too); most strings (ids, names, reprs) have none. */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/;
 
-function writeString(value: string): string {
-  return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
+/** A string as Python's json.dumps writes it (ensure_ascii). */
+export function writeString(value: string): string {
+  return NEEDS_ESCAPE.test(value) ? pyJsonString(value) : `"${value}"`;
 }
 
 // Built by concatenation, not by pushing parts to an array and joining: V8 keeps `+` as a rope
@@ -91,12 +82,17 @@ function write(value: unknown, depth: number): string {
   return `${text}}`;
 }
 
-/** JSON text without the ensure_ascii pass (for callers that apply it once to a larger text). */
-export function pyJsonRaw(value: unknown): string {
-  return write(value, 0);
+/**
+ * The text as one flat string. `+` builds a rope (a tree of the pieces); reading a character
+ * makes V8 flatten it, so the pieces die young instead of being kept (and copied by every
+ * garbage collection) until the text is written out, batches later.
+ */
+export function flat(text: string): string {
+  text.charCodeAt(0);
+  return text;
 }
 
-/** Exactly `pyJsonDumps(value)`, faster for plain data. Throws TypeError as it does. */
+/** Exactly `pyJsonDumps(value)`, faster for plain data, as one flat string. Throws TypeError as it does. */
 export function pyJson(value: unknown): string {
-  return asciiOnly(pyJsonRaw(value));
+  return flat(write(value, 0));
 }

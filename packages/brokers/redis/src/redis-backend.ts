@@ -90,8 +90,8 @@ class PendingWait {
   }
 }
 
+/** A task whose result is awaited here (its channel is `taskKey(id)`, made only when subscribed to on its own). */
 interface Interest {
-  channel: string;
   waiters: PendingWait[];
   /** The SUBSCRIBE covering it was confirmed: a GET now closes the race with an earlier store. */
   subscribed: boolean;
@@ -113,6 +113,15 @@ export class RedisBackend implements ResultBackend {
 
   private readonly commands = new LazyConnection(
     () => defineScripts(this.connection('commands', 'tq-backend')),
+    (err) => backendError('result backend cannot connect to', this.endpoint.display, err),
+  );
+  /**
+   * Result stores, batched per turn already, go on a connection of their own without
+   * auto-pipelining: each batch is written at once rather than after the previous batch's reply,
+   * and never queues behind the reads and chord joins of the commands connection.
+   */
+  private readonly storing = new LazyConnection(
+    () => defineScripts(this.connection('commands', 'tq-backend-store', false)),
     (err) => backendError('result backend cannot connect to', this.endpoint.display, err),
   );
   private subscriber: Redis | null = null;
@@ -155,13 +164,14 @@ export class RedisBackend implements ResultBackend {
 
   // -- connections -------------------------------------------------------------------------
 
-  private connection(role: ConnectionRole, name: string): Redis {
+  private connection(role: ConnectionRole, name: string, autoPipelining = true): Redis {
     const client = createConnection({
       endpoint: this.endpoint,
       role,
       maxRetriesPerRequest: this.options.maxRetriesPerRequest,
       redisOptions: this.options.redisOptions,
       name,
+      autoPipelining,
     });
     watchOutages(client, {
       logger: this.logger,
@@ -230,7 +240,10 @@ export class RedisBackend implements ResultBackend {
   }
 
   store(meta: ResultMeta, options?: StoreOptions): Promise<void> {
-    if (!this.client) return this.ready().then(() => this.store(meta, options));
+    if (!this.storing.client) {
+      this.closed = false;
+      return this.storing.ready().then(() => this.store(meta, options));
+    }
     let json: string;
     try {
       json = this.encode(`the result of task ${meta.task_id}`, meta);
@@ -244,7 +257,7 @@ export class RedisBackend implements ResultBackend {
 
   private flushStores(expiry: string, items: Array<[string, string]>): Promise<unknown> {
     const [mode = '', amount = ''] = expiry.split(' ');
-    const client = this.client;
+    const client = this.storing.client;
     if (!client) return Promise.reject(new BackendError('the Redis result backend is closed', { retryable: false }));
     const keys: string[] = [];
     const values: string[] = [];
@@ -437,13 +450,13 @@ export class RedisBackend implements ResultBackend {
   private interest(taskId: string): Interest {
     let interest = this.interests.get(taskId);
     if (interest) return interest;
-    const channel = this.taskKey(taskId);
-    interest = { channel, waiters: [], subscribed: this.bulk === 'on', needsGet: false, individual: false, since: this.clock };
+    interest = { waiters: [], subscribed: this.bulk === 'on', needsGet: false, individual: false, since: this.clock };
     this.interests.set(taskId, interest);
     if (this.bulk === 'off') {
       if (this.interests.size >= this.bulkThreshold) {
         this.enterBulk();
       } else {
+        const channel = this.taskKey(taskId);
         interest.individual = true;
         this.pendingUnsubscribe.delete(channel);
         this.pendingSubscribe.add(channel);
@@ -483,10 +496,10 @@ export class RedisBackend implements ResultBackend {
           // Individual subscriptions for whatever is waiting; the reconnection re-reads them too.
           this.logger.warn(`[broker-redis] could not subscribe to results in bulk: ${(err as Error).message}`);
           this.bulk = 'off';
-          for (const interest of this.interests.values()) {
+          for (const [taskId, interest] of this.interests) {
             if (interest.individual) continue;
             interest.individual = true;
-            this.pendingSubscribe.add(interest.channel);
+            this.pendingSubscribe.add(this.taskKey(taskId));
           }
           this.scheduleFlush();
         },
@@ -510,8 +523,9 @@ export class RedisBackend implements ResultBackend {
   private release(taskId: string, interest: Interest): void {
     if (this.interests.get(taskId) !== interest) return;
     this.interests.delete(taskId);
-    if (interest.individual && !this.pendingSubscribe.delete(interest.channel)) {
-      this.pendingUnsubscribe.add(interest.channel);
+    const channel = interest.individual ? this.taskKey(taskId) : '';
+    if (interest.individual && !this.pendingSubscribe.delete(channel)) {
+      this.pendingUnsubscribe.add(channel);
       this.scheduleFlush();
     }
     if (this.interests.size === 0) this.leaveBulk();
@@ -569,7 +583,7 @@ export class RedisBackend implements ResultBackend {
     for (const channel of channels) {
       const taskId = channel.slice(this.taskKeyprefix.length);
       const interest = this.interests.get(taskId);
-      if (!interest || interest.channel !== channel) continue;
+      if (!interest || this.taskKey(taskId) !== channel) continue;
       interest.subscribed = true;
       if (interest.needsGet) {
         interest.needsGet = false;
@@ -724,7 +738,7 @@ export class RedisBackend implements ResultBackend {
     const subscriber = this.subscriber;
     this.subscriber = null;
     this.subscriberReady = null;
-    await Promise.allSettled([quit(this.commands.take()), quit(subscriber)]);
+    await Promise.allSettled([quit(this.commands.take()), quit(this.storing.take()), quit(subscriber)]);
   }
 }
 

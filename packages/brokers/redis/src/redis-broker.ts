@@ -90,8 +90,9 @@ export class RedisBroker implements Broker {
     () => defineScripts(this.connection('commands', 'tq-broker', true)),
     (err) => brokerError('cannot connect to', this.endpoint.display, err),
   );
+  /** Pops, acks and touches are batched here already: no auto-pipelining (see consuming()). */
   private readonly consumerConnection = new LazyConnection(
-    () => defineScripts(this.connection('commands', 'tq-broker-consume')),
+    () => defineScripts(this.connection('commands', 'tq-broker-consume', false, false)),
     (err) => brokerError('cannot connect to', this.endpoint.display, err),
   );
   private subscriber: Redis | null = null;
@@ -129,7 +130,7 @@ export class RedisBroker implements Broker {
       this.consuming()
         .tqAck(this.layout.unacked, this.layout.unackedIndex, ...tags)
         .catch((err: unknown) => {
-          throw brokerError(`could not acknowledge ${tags.length} message(s) on`, this.endpoint.display, err);
+          throw this.ackError(tags.length, err);
         }),
     );
     this.touches = new Batcher<string>((_key, tags) => {
@@ -144,6 +145,10 @@ export class RedisBroker implements Broker {
     });
   }
 
+  private ackError(count: number, err: unknown): Error {
+    return brokerError(`could not acknowledge ${count} message(s) on`, this.endpoint.display, err);
+  }
+
   // -- connections -------------------------------------------------------------------------
 
   on(event: BrokerEvent, listener: (detail?: unknown) => void): void {
@@ -152,20 +157,23 @@ export class RedisBroker implements Broker {
 
   /**
    * The connection consumers pop, register and acknowledge on: their own, so that their round
-   * trips do not queue behind publishes (ioredis sends one auto-pipeline at a time per connection).
+   * trips do not queue behind publishes (ioredis sends one auto-pipeline at a time per connection),
+   * and without auto-pipelining: its commands are batches already, and each is written at once
+   * instead of waiting for the previous one's reply.
    */
   private consuming(): ScriptedRedis {
     return this.consumerConnection.client ?? this.commands();
   }
 
   /** A new connection of a role, with logging of outages (one line per outage, not per retry). */
-  connection(role: ConnectionRole, name: string, primary = false): Redis {
+  connection(role: ConnectionRole, name: string, primary = false, autoPipelining = true): Redis {
     const client = createConnection({
       endpoint: this.endpoint,
       role,
       maxRetriesPerRequest: this.options.maxRetriesPerRequest,
       redisOptions: this.options.redisOptions,
       name,
+      autoPipelining,
     });
     watchOutages(client, {
       logger: this.logger,
@@ -424,7 +432,10 @@ export class RedisBroker implements Broker {
     return consumer;
   }
 
-  /** Pop up to `max` messages for a consumer, registered as unacknowledged, in one round trip. */
+  /**
+   * Pop up to `max` messages for a consumer, registered as unacknowledged, in one round trip that
+   * also carries the acks waiting to be sent (they are applied first).
+   */
   async pop(consumer: RedisConsumer, max: number): Promise<Array<{ queue: string; raw: string; tag: string }>> {
     const client = this.consuming();
     const names = [...consumer.queueNames];
@@ -436,7 +447,15 @@ export class RedisBroker implements Broker {
     }
     const order = consumer.order();
     const rotate = this.options.queueOrderStrategy === 'round_robin' ? '1' : '0';
-    const reply = (await client.tqPop(keys.length, ...keys, max, String(nowSeconds()), nq, rotate, ...names, ...order)) as string[];
+    const acks = this.acks.take('');
+    let reply: string[];
+    try {
+      reply = (await client.tqPop(keys.length, ...keys, max, String(nowSeconds()), nq, rotate, ...names, ...order, ...(acks ? acks.items : []))) as string[];
+    } catch (err) {
+      acks?.done(this.ackError(acks.items.length, err));
+      throw err;
+    }
+    acks?.done();
     const out: Array<{ queue: string; raw: string; tag: string }> = [];
     for (let i = 0; i + 2 < reply.length; i += 3) {
       out.push({ queue: names[Number(reply[i]) - 1]!, raw: String(reply[i + 1]), tag: String(reply[i + 2]) });

@@ -7,7 +7,7 @@
  *   message is never out of the list without being in the unacked hash (kombu pops with BRPOP
  *   and registers in a second round trip, losing the message if the client dies in between).
  * - register: the same registration for a message a BRPOP returned.
- * - ack: ZREM + HDEL for many tags at once.
+ * - ack: ZREM + HDEL for many tags at once (a pop carries the acks pending when it is sent).
  * - requeue: push a message back (LPUSH for reject, RPUSH for restores) and drop it from the
  *   unacked keys, only while it is still unacknowledged — and, for the visibility sweep, only
  *   while its score is still old, so a `touch` that lands first wins.
@@ -132,7 +132,8 @@ end
 
 /**
  * KEYS: unacked, unacked_index, then the lists step-major (KEYS[2 + s*nq + q]).
- * ARGV: max, now, nq, rotate(1|0), queue names ×nq, current order ×nq (1-based).
+ * ARGV: max, now, nq, rotate(1|0), queue names ×nq, current order ×nq (1-based), then the tags
+ * of messages to acknowledge first (the ack script's work, carried by the pop that follows it).
  * Returns [q, raw, tag|'' , …, finalOrder].
  */
 const POP = `${PYSTR}${REGISTER_FN}
@@ -141,6 +142,11 @@ local now = ARGV[2]
 local nq = tonumber(ARGV[3])
 local rotate = ARGV[4] == '1'
 local ns = (#KEYS - 2) / nq
+local firstAck = 5 + 2 * nq
+if #ARGV >= firstAck then
+  redis.call('ZREM', KEYS[2], unpack(ARGV, firstAck))
+  redis.call('HDEL', KEYS[1], unpack(ARGV, firstAck))
+end
 local order = {}
 for i = 1, nq do order[i] = tonumber(ARGV[4 + nq + i]) end
 local out = {}

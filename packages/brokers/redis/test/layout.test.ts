@@ -94,6 +94,24 @@ describe('Redis layout (read with a plain client)', () => {
     expect(await keys.raw.zscore(`${prefix}unacked_index`, tag)).toBeNull();
   });
 
+  it('acknowledges within the pop that refills the prefetch window, with the same effect', async () => {
+    const broker = open();
+    const q = uniqueName('ackpop');
+    for (const n of [1, 2]) await broker.publish(conformanceMessage(n), { exchange: '', routingKey: q }, { declare: [{ name: q }] });
+    const got = new Collector<Delivery>();
+    await broker.consume([{ name: q }], got.push, { prefetch: 1 });
+    const [first] = await got.atLeast(1);
+    // The ack frees the window: the pop for the second message carries it.
+    await first!.ack();
+    const [, second] = await got.atLeast(2);
+    expect(await keys.raw.hexists(`${prefix}unacked`, first!.deliveryTag)).toBe(0);
+    expect(await keys.raw.zscore(`${prefix}unacked_index`, first!.deliveryTag)).toBeNull();
+    expect(await keys.raw.hexists(`${prefix}unacked`, second!.deliveryTag)).toBe(1);
+    await second!.ack();
+    await waitFor(async () => (await keys.raw.hlen(`${prefix}unacked`)) === 0, { message: 'nothing left unacked' });
+    expect(await keys.raw.zcard(`${prefix}unacked_index`)).toBe(0);
+  });
+
   it('writes the exchange and routing key in unacked with Python json.dumps escaping', async () => {
     const broker = open();
     const exchange = `${uniqueName('ex')}-é"\\`;
