@@ -4,7 +4,7 @@
  * only they can enforce (hard time limits, terminate, crashed children, child replacement after
  * N tasks or past a memory bound), and bad input refused in every pool.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Collector, recordingLogger, waitFor } from '@tq/testing';
@@ -195,5 +195,144 @@ describe.each(['process', 'thread'] as const)('replacing %s children', (kind) =>
     expect(held.held).toBe(1);
     expect(childOf(await where(app))).not.toBe(first);
     expect(logger.lines.some((l) => /above maxMemoryPerChild 150\.0 MiB/.test(l.message))).toBe(true);
+  });
+});
+
+describe.each(['process', 'thread'] as const)('jobs queued in %s children (workerPoolWindow)', (kind) => {
+  const tmp = mkdtempSync(join(tmpdir(), `tq-queued-${kind}-`));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  const childOf = (w: Where) => (kind === 'process' ? w.pid : w.thread);
+  let n = 0;
+  const file = (name: string) => join(tmp, `${name}-${++n}`);
+
+  /**
+   * Two children, each blocked in a task until its file exists, and a third job given to the
+   * pool: it waits in the first child's queue (ties go to the first child).
+   */
+  async function blockedPool(third: [task: string, args: unknown[]]) {
+    const app = newPoolApp({ workerPoolWindow: 2 });
+    const worker = await startWorker(app, { pool: kind, concurrency: 2, appModule: POOL_APP });
+    const releases = [file('release'), file('release')];
+    const blockers = [await app.sendTask<Where>('pool.until', [releases[0]]), await app.sendTask<Where>('pool.until', [releases[1]])];
+    const queued = await app.sendTask(third[0], third[1]);
+    await waitFor(() => worker.active.has(queued.id), { message: 'the third job given to the pool' });
+    return { app, worker, releases, blockers, queued };
+  }
+
+  it('a job queued behind a long task moves to a child that becomes free', async () => {
+    const { releases, blockers, queued } = await blockedPool(['pool.where', []]);
+    writeFileSync(releases[1]!, '');
+    const freed = await blockers[1]!.get({ timeout: 20 });
+    expect(childOf((await queued.get({ timeout: 20 })) as Where)).toBe(childOf(freed));
+    // The first child still runs its long task.
+    expect(await blockers[0]!.state()).toBe('PENDING');
+    writeFileSync(releases[0]!, '');
+    expect(childOf(await blockers[0]!.get({ timeout: 20 }))).not.toBe(childOf(freed));
+  });
+
+  it('terminating a job queued in a child stores REVOKED; it never runs and the child lives on', async () => {
+    const marker = file('marker');
+    const { app, worker, releases, blockers, queued } = await blockedPool(['pool.touch', [marker]]);
+    const replies = await app.control.terminate(queued.id, { signal: 'SIGKILL', reply: true, timeout: 2 });
+    expect(replies).toEqual([{ [worker.hostname]: { ok: `terminate: ${queued.id}` } }]);
+    await expect(queued.get({ timeout: 20 })).rejects.toMatchObject({ code: 'TASK_REVOKED', message: '[tq] terminated' });
+    for (const release of releases) writeFileSync(release, '');
+    // Both long tasks finish in the children they started in: neither child was killed.
+    const ran = await Promise.all(blockers.map((b) => b.get({ timeout: 20 })));
+    expect(new Set(ran.map(childOf)).size).toBe(2);
+    expect(await (await app.sendTask('pool.add', [2, 3])).get({ timeout: 20 })).toBe(5);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('when a child dies, its running task fails with WorkerLostError and the jobs queued behind it run elsewhere', async () => {
+    const app = newPoolApp({ workerPoolWindow: 2 });
+    const worker = await startWorker(app, { pool: kind, concurrency: 2, appModule: POOL_APP });
+    const crash = file('crash');
+    const release = file('release');
+    const crashing = await app.sendTask('pool.crashAt', [crash, 5]);
+    const blocker = await app.sendTask<Where>('pool.until', [release]);
+    const queued = await app.sendTask<Where>('pool.where');
+    await waitFor(() => worker.active.has(queued.id), { message: 'the third job given to the pool' });
+    writeFileSync(crash, '');
+    const error = await crashing.get({ timeout: 20, propagate: false });
+    expect(isTqError(error, 'WORKER_LOST')).toBe(true);
+    expect((error as Error).message).toMatch(/exitcode 5/);
+    // It runs in the replacement child while the other child is still blocked.
+    const where = await queued.get({ timeout: 20 });
+    expect(await blocker.state()).toBe('PENDING');
+    writeFileSync(release, '');
+    expect(childOf(await blocker.get({ timeout: 20 }))).not.toBe(childOf(where));
+  });
+
+  it('the hard time limit of a queued job starts when the child starts it', async () => {
+    const app = newPoolApp({ workerPoolWindow: 2 });
+    await startWorker(app, { pool: kind, concurrency: 1, appModule: POOL_APP });
+    // One child: the second job waits in its queue for 1.5 s, longer than its own 1 s limit.
+    const first = await app.sendTask('pool.sleep', [1500]);
+    const second = await app.sendTask('pool.add', [1, 2], { timeLimit: 1 });
+    expect(await first.get({ timeout: 20 })).toBe(1500);
+    expect(await second.get({ timeout: 20 })).toBe(3);
+  });
+
+  it('a warm shutdown runs the jobs queued in children', async () => {
+    const app = newPoolApp({ workerPoolWindow: 2 });
+    const worker = await startWorker(app, { pool: kind, concurrency: 1, appModule: POOL_APP });
+    const release = file('release');
+    const first = await app.sendTask<Where>('pool.until', [release]);
+    const second = await app.sendTask('pool.add', [4, 4]);
+    await waitFor(() => worker.active.has(second.id), { message: 'the second job given to the pool' });
+    const stopped = worker.stop({ timeout: 20 });
+    writeFileSync(release, '');
+    await stopped;
+    expect(await first.state()).toBe('SUCCESS');
+    expect(await second.get({ timeout: 20 })).toBe(8);
+  });
+
+  it('a child above maxMemoryPerChild starts nothing more: the job queued behind runs in its replacement', async () => {
+    const app = newPoolApp({ workerPoolWindow: 2 });
+    await startWorker(app, { pool: kind, concurrency: 1, appModule: POOL_APP, maxMemoryPerChild: '150MB' });
+    const hold = await app.sendTask<Where & { held: number }>('pool.hold', [200]);
+    const next = await app.sendTask<Where>('pool.where');
+    const held = await hold.get({ timeout: 20 });
+    expect(childOf(await next.get({ timeout: 20 }))).not.toBe(childOf(held));
+  });
+
+  it('a cold shutdown sends acksLate jobs queued in children back to the queue', async () => {
+    const app = newPoolApp({ workerPoolWindow: 2 });
+    const broker = (await app.getBroker()) as MemoryBroker;
+    const worker = await startWorker(app, { pool: kind, concurrency: 1, appModule: POOL_APP });
+    const running = await app.sendTask('pool.sleepLate', [30_000]);
+    const queued = await app.sendTask('pool.sleepLate', [1]);
+    await waitFor(() => worker.active.has(running.id) && worker.active.has(queued.id), { message: 'both jobs given to the pool' });
+    await worker.stop({ cold: true });
+    expect(broker.unackedCount()).toBe(0);
+    expect(await broker.queueLength('celery')).toBe(2);
+    expect(await queued.state()).toBe('PENDING');
+  });
+
+  it('by default a child gets a job only when it is free; a bad window is refused', async () => {
+    const app = newPoolApp();
+    const worker = await startWorker(app, { pool: kind, concurrency: 1, appModule: POOL_APP });
+    const release = file('release');
+    const blocker = await app.sendTask<Where>('pool.until', [release]);
+    await waitFor(() => worker.active.has(blocker.id), { message: 'the blocking task to start' });
+    const next = await app.sendTask('pool.add', [1, 1]);
+    await waitFor(() => worker.reserved().some((r) => r.id === next.id), { message: 'the next task waiting in the worker' });
+    expect(worker.active.has(next.id)).toBe(false);
+    writeFileSync(release, '');
+    expect(await next.get({ timeout: 20 })).toBe(2);
+    for (const window of [0, 1.5, '2']) {
+      expect(() => new Worker(newPoolApp({ workerPoolWindow: window }), { pool: kind, appModule: POOL_APP, logger: silentLogger })).toThrow(/workerPoolWindow .* must be an integer ≥ 1/);
+    }
+  });
+
+  it('a child takes no more jobs than maxTasksPerChild lets it run', async () => {
+    const app = newPoolApp({ workerPoolWindow: 2 });
+    await startWorker(app, { pool: kind, concurrency: 1, appModule: POOL_APP, maxTasksPerChild: 2 });
+    const sent = await Promise.all(Array.from({ length: 4 }, () => app.sendTask<Where>('pool.where')));
+    const seen = (await Promise.all(sent.map((r) => r.get({ timeout: 20 })))).map(childOf);
+    expect(seen[0]).toBe(seen[1]);
+    expect(seen[2]).toBe(seen[3]);
+    expect(seen[1]).not.toBe(seen[2]);
   });
 });

@@ -3,13 +3,15 @@
  * prefork) or worker_threads — one task per child at a time. Each child imports the app module
  * and runs jobs through the same executor as the in-process pools, talking to the broker and
  * backend through the worker (transport-proxy.ts). The worker keeps consuming, prefetch, ETA,
- * rate limits, revokes and acknowledgements.
+ * rate limits, revokes and acknowledgements. With `workerPoolWindow` above 1 a busy child also
+ * holds jobs queued behind the one it runs; a queued job moves to a child that becomes free.
  *
  * The pool enforces what only it can: the hard time limit (the child is killed and replaced and
  * the task fails with TimeLimitExceeded), terminate (the child is killed with the signal; a thread
  * is stopped), a crashed child (its task fails with WorkerLostError, or is requeued with
- * `rejectOnWorkerLost` + `acksLate`), and replacing a child after `maxTasksPerChild` tasks or when
- * it is above `maxMemoryPerChild` after a task. See docs/pools.md.
+ * `rejectOnWorkerLost` + `acksLate`; the jobs queued behind it run elsewhere), and replacing a
+ * child after `maxTasksPerChild` tasks or when it is above `maxMemoryPerChild` after a task.
+ * See docs/pools.md.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -28,6 +30,7 @@ import {
 import { formatKiB } from '../size.js';
 import {
   Outbox,
+  eventMask,
   packRaw,
   decodeError,
   decodeEvent,
@@ -62,29 +65,43 @@ interface Transport {
   kill(signal: NodeJS.Signals): void;
 }
 
-interface RunningJob {
+/** Jobs a child holds by default (the app setting `workerPoolWindow`): only the one it runs (docs/pools.md says why). */
+export const DEFAULT_WINDOW = 1;
+
+interface HeldJob {
   job: PoolJob;
   seq: number;
+  /** When the child started it (performance.now()); 0 while it is queued in the child. */
   startedAt: number;
   resolve(outcome: Outcome): void;
   hardTimer: NodeJS.Timeout | undefined;
   /** A written-behind result store for this job failed. */
   storeError?: unknown;
+  /** The worker ended it (terminate, cold shutdown) before it started: its outcome, and the signal to kill with should it start. */
+  killed?: { reason: Error; signal: NodeJS.Signals };
+  /** Asked back from its child, to run in a free one. */
+  recalled?: boolean;
 }
 
-type ChildState = 'starting' | 'idle' | 'busy' | 'exiting' | 'dead';
+type ChildState = 'starting' | 'ready' | 'exiting' | 'dead';
 
 class Child {
   state: ChildState = 'starting';
   pid = 0;
   tasksRun = 0;
-  running: RunningJob | null = null;
+  /** Jobs given to it, not yet done, in the order it runs them: the first runs, the others are queued. */
+  readonly jobs: HeldJob[] = [];
+  /** Jobs given to it in all (for maxTasksPerChild). */
+  assigned = 0;
+  /** The events mask it was last sent. */
+  wants = -1;
   /** Why the worker killed it (the running job's outcome), if it did. */
   killReason: Error | null = null;
   /** Leave once the running job is done. */
   retire = false;
-  /** Result stores written behind, in order; everything else the child asks waits for them. */
-  writes: Promise<void> = Promise.resolve();
+  /** A result store written behind is being written; what the child sent after it waits in `afterStores`. */
+  private storing = false;
+  private readonly afterStores: Array<() => Promise<void> | void> = [];
   readonly outbox: Outbox<ToChild>;
   /** Resolves when the child has exited. */
   readonly gone: Promise<void>;
@@ -105,6 +122,29 @@ class Child {
     this.ready.catch(() => undefined);
     this.gone = new Promise((resolve) => (this.markGone = resolve));
   }
+
+  /**
+   * Act on what the child sent once the result stores it sent before are written. A step that
+   * returns a promise (a store) holds back the steps after it until it settles, so stores are
+   * written one at a time, in order, and nothing overtakes a stored state.
+   */
+  inOrder(step: () => Promise<void> | void): void {
+    if (this.storing || this.afterStores.length > 0) this.afterStores.push(step);
+    else this.take(step);
+  }
+
+  private take(step: () => Promise<void> | void): void {
+    const writing = step();
+    if (writing) {
+      this.storing = true;
+      writing.then(this.resume, this.resume);
+    }
+  }
+
+  private readonly resume = (): void => {
+    this.storing = false;
+    while (!this.storing && this.afterStores.length > 0) this.take(this.afterStores.shift()!);
+  };
 }
 
 const here = import.meta.url;
@@ -173,8 +213,10 @@ function threadExecArgv(configured: string[] | undefined): string[] | undefined 
 export class ChildPool implements Pool {
   readonly stopsAtTimeLimit = true;
   concurrency: number;
+  private readonly window: number;
   private readonly children = new Set<Child>();
-  private readonly idle: Child[] = [];
+  /** Jobs waiting for a child: handed back by one that left or died before starting them. */
+  private readonly pending: HeldJob[] = [];
   private readonly server: TransportServer;
   private generation = 0;
   private seq = 0;
@@ -185,23 +227,41 @@ export class ChildPool implements Pool {
   private warnedTasks = false;
   /** Within `start()` (its caller reports a child that cannot start). */
   private starting = false;
+  /** Queued jobs asked back for free children and not yet returned. */
+  private recalling = 0;
+  private balancing = false;
 
   constructor(
     readonly kind: 'process' | 'thread',
     private readonly options: ChildPoolOptions,
   ) {
     this.concurrency = options.concurrency;
+    // Jobs a child may hold: the one it runs and, behind it, up to `window − 1` queued to start the
+    // moment it is done; 1 gives a child a job only when it is free (docs/pools.md).
+    const window = options.app.conf.raw['workerPoolWindow'] ?? DEFAULT_WINDOW;
+    if (!Number.isInteger(window) || (window as number) < 1) throw new ConfigurationError(`workerPoolWindow (the jobs a pool child holds) must be an integer ≥ 1, got ${JSON.stringify(window)}`);
+    this.window = window as number;
     this.server = new TransportServer(options.app);
   }
 
   get running(): number {
     let n = 0;
-    for (const child of this.children) if (child.running) n++;
+    for (const child of this.children) if (child.jobs.length > 0) n++;
     return n;
   }
 
   get free(): number {
-    return Math.max(0, Math.min(this.idle.length, this.concurrency - this.running));
+    let n = -this.pending.length;
+    for (const child of this.children) n += this.slots(child);
+    return Math.max(0, n);
+  }
+
+  /** Jobs a child can take now: its window, and no more than it may run before maxTasksPerChild replaces it. */
+  private slots(child: Child): number {
+    if (child.state !== 'ready' || child.retire) return 0;
+    const max = this.options.maxTasksPerChild;
+    const slots = this.window - child.jobs.length;
+    return max === null ? slots : Math.min(slots, max - child.assigned);
   }
 
   /** Children that are or will be available (not leaving). */
@@ -215,7 +275,7 @@ export class ChildPool implements Pool {
     const { broker, backend } = await this.server.describe();
     const logger = this.options.logger;
     const logLevels = (['debug', 'info', 'warn', 'error'] as LogLevel[]).filter((level) => logger.enabled?.(level) ?? true);
-    this.init = { appModule: this.options.appModule, hostname: this.options.hostname, kind: this.kind, broker, backend, logLevels, measureMemory: this.options.maxMemoryPerChild !== null };
+    this.init = { appModule: this.options.appModule, hostname: this.options.hostname, kind: this.kind, broker, backend, logLevels, maxMemory: this.options.maxMemoryPerChild };
     this.starting = true;
     const started = Array.from({ length: this.concurrency }, () => this.spawn());
     try {
@@ -301,23 +361,27 @@ export class ChildPool implements Pool {
           break;
         }
         case 'event': {
-          const running = child.running;
-          if (running && running.seq === message.job) running.job.report(...decodeEvent(message.event));
+          const held = child.jobs[0]?.seq === message.job ? child.jobs[0] : child.jobs.find((h) => h.seq === message.job);
+          if (held) held.job.report(...decodeEvent(message.event));
           break;
         }
         case 'done':
-          void child.writes.then(() => this.done(child, message.job, message.outcome, message.memory));
+          child.inOrder(() => this.done(child, message.job, message.outcome, message.memory));
+          break;
+        case 'returned':
+          // In order with the outcomes (which wait for the stores written behind).
+          child.inOrder(() => this.returned(child, message.job));
           break;
         case 'call':
-          child.writes
-            .then(() => this.server.call(message.target, message.method, message.args))
-            .then(
+          child.inOrder(() => {
+            this.server.call(message.target, message.method, message.args).then(
               (value) => child.outbox.post({ t: 'reply', call: message.call, value }),
               (err: unknown) => child.outbox.post({ t: 'reply', call: message.call, error: encodeError(err) }),
             );
+          });
           break;
         case 'cast':
-          if (message.target === 'backend' && message.method === 'store') this.writeBehind(child, message.args, message.id);
+          if (message.target === 'backend' && message.method === 'store') child.inOrder(() => this.writeBehind(child, message.args as string, message.id));
           else this.server.cast(message.target, message.method, message.args);
           break;
         case 'log': {
@@ -329,18 +393,12 @@ export class ChildPool implements Pool {
     }
   }
 
-  private writeBehind(child: Child, args: unknown, taskId: string | undefined): void {
-    child.writes = child.writes.then(
-      () =>
-        this.server.call('backend', 'store', args).then(
-          () => undefined,
-          (err: unknown) => {
-            this.options.logger.error(`could not store the state of task ${taskId ?? '?'}: ${(err as Error).message}`);
-            const running = child.running;
-            if (running && running.job.message.headers.id === taskId) running.storeError ??= err;
-          },
-        ),
-    );
+  private writeBehind(child: Child, args: string, taskId: string | undefined): Promise<void> {
+    return this.server.store(args).catch((err: unknown) => {
+      this.options.logger.error(`could not store the state of task ${taskId ?? '?'}: ${(err as Error).message}`);
+      const held = child.jobs.find((h) => h.job.message.headers.id === taskId);
+      if (held) held.storeError ??= err;
+    });
   }
 
   private ready(child: Child, pid: number, tasks: TaskSummary[]): void {
@@ -365,80 +423,194 @@ export class ChildPool implements Pool {
       this.leave(child);
       return;
     }
-    child.state = 'idle';
-    this.idle.push(child);
+    child.state = 'ready';
+    this.placePending();
     this.options.onFree();
+    this.balanceSoon();
   }
 
   async run(job: PoolJob): Promise<Outcome> {
-    const child = this.idle.pop();
+    const child = this.pick();
     if (!child) throw new Error(`the ${this.kind} pool has no free child (the worker runs jobs only in free slots)`);
-    child.state = 'busy';
-    const seq = ++this.seq;
-    job.accepted(child.pid);
-    return new Promise<Outcome>((resolve) => {
-      const running: RunningJob = { job, seq, startedAt: performance.now(), resolve, hardTimer: undefined };
-      child.running = running;
-      if (job.timeLimit) {
-        const limit = job.timeLimit;
-        running.hardTimer = setTimeout(() => {
-          this.options.logger.error(`Hard time limit (${limit}s) exceeded for ${job.task.name}[${job.message.headers.id}]`);
-          this.killChild(child, new TimeLimitExceeded(limit), 'SIGKILL');
-        }, limit * 1000);
-      }
-      child.outbox.post({ t: 'run', job: seq, raw: packRaw(job.raw, this.kind === 'process'), info: job.deliveryInfo, soft: job.softTimeLimit, wants: [...job.wants] });
-    });
+    return new Promise<Outcome>((resolve) => this.assign(child, { job, seq: ++this.seq, startedAt: 0, resolve, hardTimer: undefined }));
   }
 
-  private done(child: Child, seq: number, wire: Parameters<typeof decodeOutcome>[0], memory: number): void {
-    const running = child.running;
-    if (!running || running.seq !== seq) return;
-    clearTimeout(running.hardTimer);
-    child.running = null;
-    child.tasksRun++;
-    const { maxTasksPerChild, maxMemoryPerChild, logger } = this.options;
-    if (child.state === 'busy') {
-      if (maxTasksPerChild !== null && child.tasksRun >= maxTasksPerChild) {
-        logger.info(`replacing pool child ${child.pid}: it ran ${child.tasksRun} task(s) (maxTasksPerChild)`);
-        child.retire = true;
-      } else if (maxMemoryPerChild !== null && memory > maxMemoryPerChild) {
-        logger.warn(`replacing pool child ${child.pid}: it uses ${formatKiB(memory)}, above maxMemoryPerChild ${formatKiB(maxMemoryPerChild)}`);
-        child.retire = true;
-      }
-      if (child.retire || this.stopping || this.live > this.concurrency) this.leave(child);
-      else {
-        child.state = 'idle';
-        this.idle.push(child);
-      }
+  /** The child with the fewest jobs among those that can take one (a free one if any). */
+  private pick(): Child | null {
+    let best: Child | null = null;
+    for (const child of this.children) {
+      if (this.slots(child) > 0 && (!best || child.jobs.length < best.jobs.length)) best = child;
     }
-    let outcome = decodeOutcome(wire);
-    if (running.storeError !== undefined && outcome.state !== 'REJECTED' && outcome.state !== 'IGNORED') {
-      const error = running.storeError;
-      outcome = { state: 'FAILURE', error, traceback: error instanceof Error ? (error.stack ?? null) : null, runtime: outcome.runtime, expected: false };
+    return best;
+  }
+
+  private assign(child: Child, held: HeldJob): void {
+    child.jobs.push(held);
+    child.assigned++;
+    const { job } = held;
+    const wants = eventMask(job.wants);
+    const raw = packRaw(job.raw, this.kind === 'process');
+    if (wants === child.wants) child.outbox.post({ t: 'run', job: held.seq, raw, info: job.deliveryInfo, soft: job.softTimeLimit });
+    else {
+      child.wants = wants;
+      child.outbox.post({ t: 'run', job: held.seq, raw, info: job.deliveryInfo, soft: job.softTimeLimit, wants });
     }
-    running.resolve(outcome);
+    if (child.jobs.length === 1) this.begin(child, held);
+  }
+
+  /** A job came first in its child: the child runs it now, so its hard time limit starts. */
+  private begin(child: Child, held: HeldJob): void {
+    held.startedAt = performance.now();
+    held.job.accepted(child.pid);
+    if (held.recalled) {
+      // Asked back too late: the child started it.
+      held.recalled = false;
+      this.recalling--;
+    }
+    if (held.killed) {
+      this.killChild(child, held.killed.reason, held.killed.signal);
+      return;
+    }
+    const { job } = held;
+    if (job.timeLimit) {
+      const limit = job.timeLimit;
+      held.hardTimer = setTimeout(() => {
+        this.options.logger.error(`Hard time limit (${limit}s) exceeded for ${job.task.name}[${job.message.headers.id}]`);
+        this.killChild(child, new TimeLimitExceeded(limit), 'SIGKILL');
+      }, limit * 1000);
+    }
+  }
+
+  /** Give jobs handed back by other children to children that can take them, oldest first. */
+  private placePending(): void {
+    while (this.pending.length > 0) {
+      const child = this.pick();
+      if (!child) return;
+      this.assign(child, this.pending.shift()!);
+    }
+  }
+
+  /** A job that had not started is back from its child: run it elsewhere, or end it as the worker asked. */
+  private reassign(held: HeldJob): void {
+    if (held.recalled) {
+      held.recalled = false;
+      this.recalling--;
+    }
+    if (held.killed) {
+      this.end(held, held.killed.reason);
+      return;
+    }
+    if (this.stopping) {
+      // No child is replaced now: any child still running its jobs takes it, window or not;
+      // with none left it goes back to the queue (acksLate) or is lost.
+      const child = this.pick() ?? [...this.children].find((c) => c.state === 'ready');
+      if (child) this.assign(child, held);
+      else this.end(held, held.job.task.options.acksLate ? new Reject('the pool stopped before the task started', true) : new WorkerLostError('the pool stopped before the task started'));
+      return;
+    }
+    this.pending.push(held);
+    this.placePending();
     this.replenish();
   }
 
-  /** Ask a child to exit once idle (it finishes the job in hand first). */
+  /** Record the outcome of a job the worker ended, or that could not run, as the executor does for a killed child's job. */
+  private end(held: HeldJob, reason: Error): void {
+    clearTimeout(held.hardTimer);
+    const { job } = held;
+    const runtime = held.startedAt ? (performance.now() - held.startedAt) / 1000 : 0;
+    void this.options.executor
+      .interrupted(job.task, job.message, reason, { deliveryInfo: job.deliveryInfo, runtime })
+      .then(held.resolve, (err: unknown) => held.resolve({ state: 'FAILURE', error: err, traceback: null, runtime, expected: false }));
+  }
+
+  private returned(child: Child, seq: number): void {
+    const i = child.jobs.findIndex((h) => h.seq === seq);
+    if (i === -1) return;
+    // The first job too, from a child that held it (above maxMemoryPerChild, see `done`).
+    const held = child.jobs.splice(i, 1)[0]!;
+    clearTimeout(held.hardTimer);
+    held.startedAt = 0;
+    child.assigned--;
+    this.reassign(held);
+  }
+
+  private done(child: Child, seq: number, wire: Parameters<typeof decodeOutcome>[0], memory: number): void {
+    const held = child.jobs[0];
+    if (!held || held.seq !== seq) return;
+    clearTimeout(held.hardTimer);
+    child.jobs.shift();
+    child.tasksRun++;
+    const { maxTasksPerChild, maxMemoryPerChild, logger } = this.options;
+    // Above its memory bound, a child starts nothing more and waits to be replaced; shutting down
+    // (no child is replaced), it runs what it holds (told so by `drain`).
+    const holds = maxMemoryPerChild !== null && memory > maxMemoryPerChild && !this.stopping;
+    if (child.state === 'ready' && !child.retire && !this.stopping) {
+      if (maxTasksPerChild !== null && child.tasksRun >= maxTasksPerChild) {
+        logger.info(`replacing pool child ${child.pid}: it ran ${child.tasksRun} task(s) (maxTasksPerChild)`);
+        child.retire = true;
+      } else if (holds) {
+        logger.warn(`replacing pool child ${child.pid}: it uses ${formatKiB(memory)}, above maxMemoryPerChild ${formatKiB(maxMemoryPerChild)}`);
+        child.retire = true;
+      }
+    }
+    const next = child.jobs[0];
+    if (next && !holds) this.begin(child, next);
+    if (child.state === 'ready') {
+      this.placePending();
+      if (child.retire || this.live > this.concurrency || (this.stopping && child.jobs.length === 0)) this.leave(child);
+    }
+    let outcome = decodeOutcome(wire);
+    if (held.storeError !== undefined && outcome.state !== 'REJECTED' && outcome.state !== 'IGNORED') {
+      const error = held.storeError;
+      outcome = { state: 'FAILURE', error, traceback: error instanceof Error ? (error.stack ?? null) : null, runtime: outcome.runtime, expected: false };
+    }
+    held.resolve(outcome);
+    if (child.jobs.length === 0) this.balanceSoon();
+    this.replenish();
+  }
+
+  /**
+   * Once the worker has given out what it had (after this turn), ask jobs queued in busy children
+   * back for the free ones, so that no job waits behind a long task while a child is free.
+   */
+  private balanceSoon(): void {
+    if (this.window === 1 || this.balancing || this.stopping) return;
+    this.balancing = true;
+    setImmediate(() => {
+      this.balancing = false;
+      let free = -this.recalling;
+      for (const child of this.children) if (child.jobs.length === 0 && this.slots(child) > 0) free++;
+      if (free <= 0) return;
+      for (const child of this.children) {
+        for (let i = child.jobs.length - 1; i >= 1 && free > 0; i--) {
+          const held = child.jobs[i]!;
+          if (held.recalled || held.killed) continue;
+          held.recalled = true;
+          this.recalling++;
+          free--;
+          child.outbox.post({ t: 'cancel', job: held.seq });
+        }
+      }
+    });
+  }
+
+  /** Ask a child to exit: it hands back the jobs it has not started and finishes the one in hand. */
   private leave(child: Child): void {
     child.retire = true;
-    const i = this.idle.indexOf(child);
-    if (i !== -1) this.idle.splice(i, 1);
-    if (child.running || child.state === 'exiting' || child.state === 'dead') return;
+    if (child.state === 'exiting' || child.state === 'dead') return;
+    // Shutting down, nobody else would take its queued jobs: it runs them first.
+    if (this.stopping && child.jobs.length > 0) return;
     child.state = 'exiting';
     child.outbox.post({ t: 'exit' });
   }
 
   private killChild(child: Child, reason: Error, signal: NodeJS.Signals): void {
     if (child.state === 'dead') return;
-    if (child.running && !child.killReason) child.killReason = reason;
+    if (child.jobs.length > 0 && !child.killReason) child.killReason = reason;
     this.terminate(child, signal);
   }
 
   private terminate(child: Child, signal: NodeJS.Signals): void {
-    const i = this.idle.indexOf(child);
-    if (i !== -1) this.idle.splice(i, 1);
     child.retire = true;
     child.state = 'exiting';
     try {
@@ -451,10 +623,13 @@ export class ChildPool implements Pool {
   private exited(child: Child, code: number | null, signal: NodeJS.Signals | null): void {
     const wasStarting = child.state === 'starting';
     child.state = 'dead';
+    // Its jobs are settled after the outcomes and hand-backs it sent before it exited (they wait for its stores).
+    child.inOrder(() => this.lost(child, wasStarting, code, signal));
+  }
+
+  private lost(child: Child, wasStarting: boolean, code: number | null, signal: NodeJS.Signals | null): void {
     child.markGone();
     this.children.delete(child);
-    const i = this.idle.indexOf(child);
-    if (i !== -1) this.idle.splice(i, 1);
     const how = signal ? `signal ${signal}` : `exitcode ${code ?? 0}`;
     if (wasStarting) {
       child.rejectReady(new ConfigurationError(`a ${this.kind} pool child exited (${how}) before it was ready; see its output above`));
@@ -463,10 +638,8 @@ export class ChildPool implements Pool {
         this.options.logger.error(`a ${this.kind} pool child exited (${how}) while starting`);
       }
     }
-    const running = child.running;
+    const [running, ...queued] = child.jobs.splice(0);
     if (running) {
-      child.running = null;
-      clearTimeout(running.hardTimer);
       const { job } = running;
       let reason = child.killReason;
       if (!reason) {
@@ -476,11 +649,10 @@ export class ChildPool implements Pool {
             ? new Reject(`the ${this.kind === 'process' ? 'process' : 'thread'} running the task exited (${how}); requeued (rejectOnWorkerLost)`, true)
             : new WorkerLostError(`Worker exited prematurely: ${how} Job: ${running.seq}.`);
       }
-      const runtime = (performance.now() - running.startedAt) / 1000;
-      void this.options.executor
-        .interrupted(job.task, job.message, reason, { deliveryInfo: job.deliveryInfo, runtime })
-        .then(running.resolve, (err: unknown) => running.resolve({ state: 'FAILURE', error: err, traceback: null, runtime, expected: false }));
+      this.end(running, reason);
     }
+    // A child runs its jobs in order: those behind the one it ran never started.
+    for (const held of queued) this.reassign(held);
     this.replenish();
   }
 
@@ -502,11 +674,23 @@ export class ChildPool implements Pool {
   }
 
   kill(job: PoolJob, reason: Error, signal: NodeJS.Signals = 'SIGTERM'): void {
+    const sig = this.kind === 'thread' ? 'SIGKILL' : signal;
+    const waiting = this.pending.findIndex((h) => h.job === job);
+    if (waiting !== -1) {
+      this.end(this.pending.splice(waiting, 1)[0]!, reason);
+      return;
+    }
     for (const child of this.children) {
-      if (child.running?.job === job) {
-        this.killChild(child, reason, this.kind === 'thread' ? 'SIGKILL' : signal);
-        return;
+      const i = child.jobs.findIndex((h) => h.job === job);
+      if (i === -1) continue;
+      const held = child.jobs[i]!;
+      if (i === 0) this.killChild(child, reason, sig);
+      else if (!held.killed) {
+        // Queued in the child: it hands the job back unstarted, or, if it started it meanwhile, is killed when its turn comes.
+        held.killed = { reason, signal: sig };
+        if (!held.recalled) child.outbox.post({ t: 'cancel', job: held.seq });
       }
+      return;
     }
   }
 
@@ -519,14 +703,9 @@ export class ChildPool implements Pool {
     this.concurrency = Math.max(0, this.concurrency - n);
     let excess = this.live - this.concurrency;
     // Idle children go first; busy ones leave after their task.
-    for (const child of [...this.idle]) {
+    const leaving = [...this.children].filter((c) => !c.retire && c.state !== 'exiting' && c.state !== 'dead').sort((a, b) => a.jobs.length - b.jobs.length);
+    for (const child of leaving) {
       if (excess <= 0) break;
-      this.leave(child);
-      excess--;
-    }
-    for (const child of this.children) {
-      if (excess <= 0) break;
-      if (child.retire || child.state === 'exiting' || child.state === 'dead') continue;
       this.leave(child);
       excess--;
     }
@@ -547,7 +726,10 @@ export class ChildPool implements Pool {
     this.stopping = true;
     if (this.respawnTimer) clearTimeout(this.respawnTimer);
     this.respawnTimer = null;
-    for (const child of [...this.children]) if (child.state === 'starting') this.terminate(child, 'SIGKILL');
+    for (const child of [...this.children]) {
+      if (child.state === 'starting') this.terminate(child, 'SIGKILL');
+      else if (child.state !== 'dead') child.outbox.post({ t: 'drain' });
+    }
   }
 
   info(): Record<string, unknown> {
@@ -570,7 +752,7 @@ export class ChildPool implements Pool {
     this.respawnTimer = null;
     const exits = [...this.children].map((child) => child.gone);
     for (const child of [...this.children]) {
-      if (child.running) this.killChild(child, new WorkerLostError('the pool stopped while the task ran'), 'SIGKILL');
+      if (child.jobs.length > 0) this.killChild(child, new WorkerLostError('the pool stopped while the task ran'), 'SIGKILL');
       else this.leave(child);
     }
     let timer: NodeJS.Timeout | undefined;
@@ -580,5 +762,6 @@ export class ChildPool implements Pool {
       for (const child of this.children) if (child.state !== 'dead') this.terminate(child, 'SIGKILL');
       await Promise.race([Promise.all(exits), new Promise((resolve) => setTimeout(resolve, 2000))]);
     }
+    for (const held of this.pending.splice(0)) this.end(held, new WorkerLostError('the pool stopped before the task started'));
   }
 }

@@ -22,6 +22,7 @@ import { decodeTaskMessage, type RawMessage } from '@tq/protocol';
 import { loadApp } from '../cli/load-app.js';
 import type { JobEvent } from './pool.js';
 import {
+  EVENT_BITS,
   Outbox,
   SUMMARY_OPTIONS,
   packRaw,
@@ -46,9 +47,12 @@ export interface ParentChannel {
   exit(code: number): void;
 }
 
+type RunMessage = Extract<ToChild, { t: 'run' }>;
+
 interface Job {
   seq: number;
-  wants: Set<JobEvent[0]>;
+  /** EVENT_BITS of the events the worker listens to. */
+  wants: number;
 }
 
 export function runChild(channel: ParentChannel): void {
@@ -62,6 +66,12 @@ export function runChild(channel: ParentChannel): void {
   let executor: TaskExecutor | null = null;
   let busy = false;
   let exiting = false;
+  /** Jobs the worker sent, waiting for the one in hand to finish; run in order. */
+  const queue: RunMessage[] = [];
+  let wants = 0;
+  /** Above maxMemoryPerChild after a task: start nothing more (the worker replaces this child). */
+  let holding = false;
+  let draining = false;
   /** Jobs by task id, for the executor's hooks. */
   const jobs = new Map<string, Job>();
 
@@ -76,7 +86,7 @@ export function runChild(channel: ParentChannel): void {
 
   const emit = (context: TaskContext, event: JobEvent) => {
     const job = jobs.get(context.id);
-    if (job && job.wants.has(event[0])) outbox.post({ t: 'event', job: job.seq, event: encodeEvent(event) });
+    if (job && job.wants & EVENT_BITS[event[0]]) outbox.post({ t: 'event', job: job.seq, event: encodeEvent(event) });
   };
   const hooks: ExecutorHooks = {
     started: (context) => emit(context, ['started']),
@@ -86,18 +96,18 @@ export function runChild(channel: ParentChannel): void {
     rejected: (context, requeue) => emit(context, ['rejected', requeue]),
   };
 
-  let measureMemory = false;
+  let maxMemory: number | null = null;
   // A process reports its resident set; a thread shares it, so it reports its own isolate's heap
   // and the memory held outside it (buffers).
   const memory = (): number => {
-    if (!measureMemory) return 0;
+    if (maxMemory === null) return 0;
     if (channel.kind === 'process') return Math.round(process.memoryUsage.rss() / 1024);
     const heap = getHeapStatistics();
     return Math.round((heap.used_heap_size + heap.external_memory) / 1024);
   };
 
   async function init(data: ChildInit): Promise<void> {
-    measureMemory = data.measureMemory;
+    maxMemory = data.maxMemory;
     try {
       const loaded = await loadApp(data.appModule);
       const levels = new Set<LogLevel>(data.logLevels);
@@ -118,7 +128,7 @@ export function runChild(channel: ParentChannel): void {
     }
   }
 
-  async function run(message: Extract<ToChild, { t: 'run' }>): Promise<void> {
+  async function run(message: RunMessage): Promise<void> {
     busy = true;
     let outcome: Outcome;
     let taskId: string | null = null;
@@ -126,7 +136,7 @@ export function runChild(channel: ParentChannel): void {
       // The worker checked the message's size against its own limit before sending it here.
       const decoded = decodeTaskMessage(unpackRaw(message.raw), { maxBodySize: Infinity });
       taskId = decoded.headers.id;
-      jobs.set(taskId, { seq: message.job, wants: new Set(message.wants) });
+      jobs.set(taskId, { seq: message.job, wants: message.wants ?? 0 });
       const task = app!.tasks.get(decoded.headers.task);
       if (task) {
         outcome = await executor!.execute(task, decoded, { deliveryInfo: message.info, abort: new LazyAbort(), softTimeLimit: message.soft });
@@ -142,8 +152,20 @@ export function runChild(channel: ParentChannel): void {
     }
     if (taskId) jobs.delete(taskId);
     busy = false;
-    outbox.post({ t: 'done', job: message.job, outcome: encodeOutcome(outcome), memory: memory() });
+    const used = memory();
+    outbox.post({ t: 'done', job: message.job, outcome: encodeOutcome(outcome), memory: used });
     if (exiting) leave();
+    else if (maxMemory !== null && used > maxMemory && !draining) holding = true;
+    else next();
+  }
+
+  function next(): void {
+    if (queue.length > 0) {
+      // The worker learns this outcome before the next job runs: a job that blocks this child's
+      // event loop (or crashes it) must not hold back the result of the one before.
+      outbox.flush();
+      void run(queue.shift()!);
+    }
   }
 
   function leave(): void {
@@ -158,8 +180,27 @@ export function runChild(channel: ParentChannel): void {
           void init(message.init);
           break;
         case 'run':
-          void run(message);
+          // The mask comes with the first job after it changed, and holds for the jobs after it.
+          if (message.wants === undefined) message.wants = wants;
+          else wants = message.wants;
+          if (busy || holding) queue.push(message);
+          else void run(message);
           break;
+        case 'drain':
+          draining = true;
+          if (holding) {
+            holding = false;
+            if (!busy) next();
+          }
+          break;
+        case 'cancel': {
+          const i = queue.findIndex((m) => m.job === message.job);
+          if (i !== -1) {
+            queue.splice(i, 1);
+            outbox.post({ t: 'returned', job: message.job });
+          }
+          break;
+        }
         case 'reply': {
           const pending = calls.get(message.call);
           if (!pending) break;
@@ -170,6 +211,7 @@ export function runChild(channel: ParentChannel): void {
         }
         case 'exit':
           exiting = true;
+          for (const queued of queue.splice(0)) outbox.post({ t: 'returned', job: queued.job });
           if (!busy) leave();
           break;
       }

@@ -31,15 +31,24 @@ export interface ChildInit {
   backend: { name: string; capabilities: BackendCapabilities; methods: string[] } | null;
   /** Log levels the worker's logger writes; the child forwards only those. */
   logLevels: LogLevel[];
-  /** Report memory after each task (for maxMemoryPerChild). */
-  measureMemory: boolean;
+  /**
+   * maxMemoryPerChild (KiB), or null: the child reports its memory after each task and, when it is
+   * above, starts nothing more until the worker tells it to leave (or, shutting down, to drain).
+   */
+  maxMemory: number | null;
 }
 
 /** What the worker sends a child. */
 export type ToChild =
   | { t: 'init'; init: ChildInit }
-  | { t: 'run'; job: number; raw: WireRaw; info: DeliveryInfo; soft: number | null; wants: JobEvent[0][] }
+  /** `wants`: the events the worker listens to (EVENT_BITS), when they changed since the last job sent to this child. */
+  | { t: 'run'; job: number; raw: WireRaw; info: DeliveryInfo; soft: number | null; wants?: number }
   | { t: 'reply'; call: number; value?: unknown; error?: ErrorData }
+  /** Hand back a queued job if it has not started (answered with `returned`; ignored otherwise). */
+  | { t: 'cancel'; job: number }
+  /** The worker is shutting down: run every job held, whatever the memory bound. */
+  | { t: 'drain' }
+  /** Hand back the queued jobs, finish the one in hand, and leave. */
   | { t: 'exit' };
 
 /** What a child sends its worker. */
@@ -48,6 +57,8 @@ export type FromChild =
   | { t: 'fatal'; error: ErrorData }
   | { t: 'event'; job: number; event: WireEvent }
   | { t: 'done'; job: number; outcome: WireOutcome; memory: number }
+  /** A queued job handed back unstarted (after `cancel` or `exit`). */
+  | { t: 'returned'; job: number }
   | { t: 'call'; call: number; target: 'broker' | 'backend'; method: string; args: unknown }
   /** One-way calls; `id` names the task a result store is for. */
   | { t: 'cast'; target: 'broker' | 'backend'; method: string; args: unknown; id?: string }
@@ -88,6 +99,15 @@ export type WireOutcome =
   | { state: 'FAILURE'; runtime: number; error: ErrorData; traceback: string | null; expected: boolean }
   | { state: 'REJECTED'; runtime: number; requeue: boolean; error: ErrorData }
   | { state: 'REVOKED'; runtime: number; reason: string };
+
+/** Job events as bits of the `wants` mask a child gets. */
+export const EVENT_BITS: Readonly<Record<JobEvent[0], number>> = { started: 1, succeeded: 2, failed: 4, retried: 8, rejected: 16 };
+
+export function eventMask(events: ReadonlySet<JobEvent[0]>): number {
+  let mask = 0;
+  for (const event of events) mask |= EVENT_BITS[event];
+  return mask;
+}
 
 /** Queue messages and write them in one batch per turn of the event loop. */
 export class Outbox<T> {

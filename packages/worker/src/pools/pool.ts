@@ -1,7 +1,8 @@
 /**
  * The Pool contract: where a worker runs task bodies. The worker decides what to run and when
- * (prefetch, ETA, rate limits, revokes, acknowledgements); a pool runs one job per free slot,
- * enforces what it can of the time limits, and reports the executor's outcome. Pools differ in
+ * (prefetch, ETA, rate limits, revokes, acknowledgements); a pool runs one job per free slot
+ * (a child pool's slot may be a place in a busy child's queue, see `workerPoolWindow`), enforces
+ * what it can of the time limits, and reports the executor's outcome. Pools differ in
  * isolation and in what they can enforce — see the README's table and docs/pools.md.
  */
 import type { AnyTask, DeliveryInfo, LazyAbort, Outcome, TaskExecutor, Logger } from '@tq/core';
@@ -32,7 +33,7 @@ export interface PoolJob {
   readonly softTimeLimit: number | null;
   /** Which job events the worker listens to now (child pools send only those). */
   readonly wants: ReadonlySet<JobEvent[0]>;
-  /** The process that runs the job took it (its pid). */
+  /** The job started in this process (its pid); a child pool calls it when the child starts the job, not when it queues it. */
   accepted(pid: number): void;
   /** An event of a job running in a child (in-process pools report through the executor's hooks). */
   report(...event: JobEvent): void;

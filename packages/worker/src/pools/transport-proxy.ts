@@ -238,6 +238,14 @@ export class TransportServer {
     return toJson(result instanceof Map ? Object.fromEntries(result) : result);
   }
 
+  /** A result store written behind: `[meta, options]` as kombu JSON. */
+  async store(args: string): Promise<void> {
+    const backend = await this.app.getBackend();
+    if (!backend) throw new ConfigurationError('the worker has no result backend');
+    const [meta, options] = fromJson(args) as [ResultMeta, StoreOptions];
+    await backend.store(meta, options);
+  }
+
   /** One-way calls (`onTaskCall`, `cancelWait`). */
   cast(target: 'broker' | 'backend', method: string, args: unknown): void {
     this.call(target, method, args).catch((err: unknown) => this.app.logger.warn(`a pool child's ${target}.${method} failed: ${(err as Error).message}`));
