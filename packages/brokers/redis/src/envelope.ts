@@ -9,7 +9,7 @@
  *    "body_encoding": "base64", "delivery_tag": "<uuid4>"}}
  */
 import { ProtocolError, pyJsonDumps, pyJsonLoads, type MessageProperties, type RawMessage } from '@tq/protocol';
-import { flat, keyPart, pyJson, writeString } from './json.js';
+import { flat, keyPart, pyJsonPart, writeString } from './json.js';
 
 /** Properties the transport writes itself; a message's own copies of them are not repeated. */
 const TRANSPORT_PROPERTIES = new Set(['delivery_mode', 'expiration', 'priority', 'delivery_info', 'body_encoding', 'delivery_tag']);
@@ -53,16 +53,16 @@ export function encodeEnvelope(message: RawMessage, exchange: string, routingKey
     lastType = message.contentType;
   }
   // Concatenated rather than joined from an array: see json.ts.
-  let text = `{"body": "${base64Of(message.body)}${contentPart}${pyJson(message.headers ?? {})}, "properties": {`;
+  let text = `{"body": "${base64Of(message.body)}${contentPart}${pyJsonPart(message.headers ?? {})}, "properties": {`;
   for (const key in props) {
     if (TRANSPORT_PROPERTIES.has(key)) continue;
     const value = props[key];
     if (value === undefined) continue;
-    text += `${keyPart(key)}${pyJson(value)}, `;
+    text += `${keyPart(key)}${pyJsonPart(value)}, `;
   }
-  text += `"delivery_mode": ${pyJson(props.delivery_mode ?? 2)}, `;
-  if (props.expiration !== undefined && props.expiration !== null) text += `"expiration": ${pyJson(props.expiration)}, `;
-  return flat(`${text}${routePart(exchange, routingKey)}${typeof props.priority === 'number' ? pyJson(props.priority) : '0'}, "body_encoding": "base64", "delivery_tag": ${writeString(tag)}}}`);
+  text += `"delivery_mode": ${pyJsonPart(props.delivery_mode ?? 2)}, `;
+  if (props.expiration !== undefined && props.expiration !== null) text += `"expiration": ${pyJsonPart(props.expiration)}, `;
+  return flat(`${text}${routePart(exchange, routingKey)}${typeof props.priority === 'number' ? pyJsonPart(props.priority) : '0'}, "body_encoding": "base64", "delivery_tag": ${writeString(tag)}}}`);
 }
 
 export interface DecodedEnvelope {

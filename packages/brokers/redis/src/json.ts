@@ -92,7 +92,12 @@ export function flat(text: string): string {
   return text;
 }
 
-/** Exactly `pyJsonDumps(value)`, faster for plain data, as one flat string. Throws TypeError as it does. */
+/** Exactly `pyJsonDumps(value)`, faster for plain data. Throws TypeError as it does. Not flattened: for parts of a larger text. */
+export function pyJsonPart(value: unknown): string {
+  return write(value, 0);
+}
+
+/** `pyJsonPart` as one flat string. */
 export function pyJson(value: unknown): string {
   return flat(write(value, 0));
 }

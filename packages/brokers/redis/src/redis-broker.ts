@@ -34,7 +34,7 @@ import {
   type Subscription,
 } from '@tq/core';
 import { pyJsonDumps, type RawMessage } from '@tq/protocol';
-import type { Redis } from 'ioredis';
+import { Command, type Redis } from 'ioredis';
 import { Batcher } from './batcher.js';
 import { brokerError, connectOnce, createConnection, LazyConnection, watchOutages, type ConnectionRole } from './connection.js';
 import { decodeEnvelope, encodeEnvelope, envelopePriority, markObjectRedelivered, markRedelivered, type DecodedEnvelope } from './envelope.js';
@@ -410,12 +410,16 @@ export class RedisBroker implements Broker {
     });
   }
 
+  /**
+   * One LPUSH per batch, written at once (not through the auto-pipeline: that would copy a batch
+   * of many messages into a pipeline's buffer first, and hold it while an earlier one is answered).
+   */
   private flushPush(key: string, values: string[]): Promise<unknown> {
-    return this.commands()
-      .lpush(key, ...values)
-      .catch((err: unknown) => {
-        throw brokerError(`could not publish ${values.length} message(s) to ${JSON.stringify(key)} on`, this.endpoint.display, err);
-      });
+    const command = new Command('lpush', [key, ...values]);
+    void this.commands().sendCommand(command);
+    return command.promise.catch((err: unknown) => {
+      throw brokerError(`could not publish ${values.length} message(s) to ${JSON.stringify(key)} on`, this.endpoint.display, err);
+    });
   }
 
   // -- consuming ---------------------------------------------------------------------------
