@@ -230,6 +230,16 @@ describe.each(['process', 'thread'] as const)('jobs queued in %s children (worke
     expect(childOf(await blockers[0]!.get({ timeout: 20 }))).not.toBe(childOf(freed));
   });
 
+  it('a pool restart hands the jobs queued in old children to the new ones', async () => {
+    const { worker, releases, blockers, queued } = await blockedPool(['pool.where', []]);
+    await worker.pool.restart();
+    const where = (await queued.get({ timeout: 20 })) as Where;
+    expect(await blockers[0]!.state()).toBe('PENDING');
+    for (const release of releases) writeFileSync(release, '');
+    const old = await Promise.all(blockers.map((b) => b.get({ timeout: 20 })));
+    expect(old.map(childOf)).not.toContain(childOf(where));
+  });
+
   it('terminating a job queued in a child stores REVOKED; it never runs and the child lives on', async () => {
     const marker = file('marker');
     const { app, worker, releases, blockers, queued } = await blockedPool(['pool.touch', [marker]]);

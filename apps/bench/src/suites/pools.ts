@@ -4,9 +4,9 @@
  * (1/rate − 1/rate_async), and the CPU time each task took (the worker's process, its threads,
  * and its child processes). Child pools start their children from the compiled bench app
  * (dist/pool-app.js) and talk to the worker's memory transport through its IPC proxy; they run
- * with the default window (a child holds only the job it runs) and with `workerPoolWindow: 4`.
+ * with the default window (a child holds only the job it runs) and with a window (`workerPoolWindow`, 4 unless TQ_BENCH_POOL_WINDOW says otherwise).
  *
- *   npm run bench -- pools          (TQ_BENCH_POOL_TASKS=20000 by default)
+ *   npm run bench -- pools          (TQ_BENCH_POOL_TASKS=20000, TQ_BENCH_POOL_WINDOW=4 by default)
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -19,6 +19,7 @@ import { heading, line, peakRssMb, perSecond } from '../report.js';
 const TOTAL = Number(process.env['TQ_BENCH_POOL_TASKS'] ?? 20_000);
 const APP_MODULE = fileURLToPath(new URL('../pool-app.js', import.meta.url));
 const CPUS = availableParallelism();
+const WINDOW = Number(process.env['TQ_BENCH_POOL_WINDOW'] ?? 4);
 
 interface Run {
   pool: PoolKind;
@@ -84,8 +85,8 @@ export async function run(): Promise<void> {
     { pool: 'process', concurrency: CPUS },
     { pool: 'thread', concurrency: CPUS * 2 },
     { pool: 'process', concurrency: CPUS * 2 },
-    { pool: 'thread', concurrency: CPUS, window: 4 },
-    { pool: 'process', concurrency: CPUS, window: 4 },
+    { pool: 'thread', concurrency: CPUS, window: WINDOW },
+    { pool: 'process', concurrency: CPUS, window: WINDOW },
   ];
   // One untimed round first: the worker's own code is then as warm for the first pool as for the last.
   await bench(runs[0]!, false);
