@@ -6,6 +6,7 @@
  */
 import { isExceptionInfo, type ExceptionInfo, type ResultMeta } from '@tq/protocol';
 import type { App } from './app.js';
+import type { WaitOptions } from './result-backend.js';
 import { toSecondsOrNull, type Duration } from './duration.js';
 import { TaskRevokedError, TqError, rebuildError } from './errors.js';
 import { FAILURE, PENDING, PROPAGATE_STATES, READY_STATES, REVOKED, SUCCESS, type TaskState } from './states.js';
@@ -25,6 +26,18 @@ export interface RevokeOptions {
   terminate?: boolean;
   /** Signal for terminate (default SIGTERM). */
   signal?: string;
+}
+
+const NO_OPTIONS: GetOptions = Object.freeze({});
+/** What `get()` without options waits with: forever, polling (where a backend must) every 0.5 s. */
+const DEFAULT_WAIT: WaitOptions = Object.freeze({ timeout: null, interval: 0.5 });
+
+function waitOptions(options: GetOptions): WaitOptions {
+  return {
+    timeout: toSecondsOrNull(options.timeout, 'timeout'),
+    interval: options.interval ?? 0.5,
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
 }
 
 /** `[[id, parent], null]`: Celery's result tuple. */
@@ -106,14 +119,9 @@ export class AsyncResult<R = unknown> {
    * the original error, or tq's class for Celery's own errors) and TaskRevokedError on REVOKED,
    * unless `propagate` is false. Throws TimeoutError after `timeout` seconds.
    */
-  async get(options: GetOptions = {}): Promise<R> {
+  async get(options: GetOptions = NO_OPTIONS): Promise<R> {
     const backend = this.app.backendIfReady() ?? (await this.app.requireBackend('waiting for a task result'));
-    const timeout = toSecondsOrNull(options.timeout, 'timeout');
-    const meta = await backend.waitFor(this.id, {
-      timeout,
-      interval: options.interval ?? 0.5,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    const meta = await backend.waitFor(this.id, options === NO_OPTIONS ? DEFAULT_WAIT : waitOptions(options));
     const propagate = options.propagate ?? true;
     if (propagate && PROPAGATE_STATES.has(meta.status)) throw this.errorOf(meta);
     return this.valueOf(meta) as R;

@@ -143,8 +143,8 @@ export class TaskExecutor {
       task,
       hostname: this.hostname,
       isEager: options.isEager ?? false,
-      ...(options.deliveryInfo ? { deliveryInfo: options.deliveryInfo } : {}),
-      ...(signal ? { signal } : {}),
+      deliveryInfo: options.deliveryInfo,
+      signal,
       updateState: async (state, meta) => {
         if (!options.isEager || app.conf.taskStoreEagerResult) await this.store(context, state, meta);
       },
@@ -218,48 +218,33 @@ export class TaskExecutor {
 
   /**
    * Run the body so that an abort ends the run where the task awaits, and arm the time limits.
-   * Timers and listeners are removed when the body settles.
+   * The timers are cleared when the run ends, by the body or by an abort.
    */
   private guardedInvoke(task: AnyTask, context: TaskContext, options: RunOptions, abort: LazyAbort): Promise<unknown> {
     if (abort.aborted) return Promise.reject(abort.reason);
     const invoke = options.invoke ?? defaultInvoke;
-    return new Promise<unknown>((resolve, reject) => {
-      let soft: NodeJS.Timeout | undefined;
-      let hard: NodeJS.Timeout | undefined;
-      const cleanup = () => {
-        off();
-        if (soft) clearTimeout(soft);
-        if (hard) clearTimeout(hard);
-      };
-      const off = abort.onAbort((reason) => {
-        cleanup();
-        reject(reason);
-      });
-      const softLimit = options.softTimeLimit;
-      if (softLimit) {
-        soft = setTimeout(() => {
+    const run = abort.race(invoke(task, context, context.args, context.kwargs));
+    const softLimit = options.softTimeLimit;
+    const hardLimit = options.timeLimit;
+    if (!softLimit && !hardLimit) return run;
+    const soft = softLimit
+      ? setTimeout(() => {
           this.logger.warn(`Soft time limit (${softLimit}s) exceeded for ${context.name}[${context.id}]`);
           abort.abort(new SoftTimeLimitExceeded(softLimit));
-        }, softLimit * 1000);
-      }
-      const hardLimit = options.timeLimit;
-      if (hardLimit) {
-        hard = setTimeout(() => {
+        }, softLimit * 1000)
+      : undefined;
+    const hard = hardLimit
+      ? setTimeout(() => {
           this.logger.error(`Hard time limit (${hardLimit}s) exceeded for ${context.name}[${context.id}]`);
           abort.abort(new TimeLimitExceeded(hardLimit));
-        }, hardLimit * 1000);
-      }
-      invoke(task, context, context.args, context.kwargs).then(
-        (value) => {
-          cleanup();
-          resolve(value);
-        },
-        (error: unknown) => {
-          cleanup();
-          reject(error);
-        },
-      );
-    });
+        }, hardLimit * 1000)
+      : undefined;
+    const clear = (): void => {
+      clearTimeout(soft);
+      clearTimeout(hard);
+    };
+    run.then(clear, clear);
+    return run;
   }
 
   /** Celery's `_announce_revoked('terminated')`: store REVOKED; the worker reports the revoke. */

@@ -3,14 +3,15 @@
  * `this.signal`, and an AbortSignal per task is a measurable cost at tens of thousands of tasks
  * a second; this keeps the cost for the tasks that use it.
  *
- * The executor listens with `onAbort` (a plain callback, no AbortSignal needed) so that an abort
- * — a time limit, a terminate, a cold shutdown — ends the run where the task is awaiting.
+ * The executor guards a run with `race` (no AbortSignal needed) so that an abort — a time limit, a
+ * terminate, a cold shutdown — ends the run where the task is awaiting.
  */
 export class LazyAbort {
   private controller: AbortController | null = null;
   private abortReason: unknown = undefined;
   private wasAborted = false;
-  private listeners: Array<(reason: unknown) => void> | null = null;
+  /** Rejects the run `race` guards, if any. */
+  private rejectRun: ((reason: unknown) => void) | null = null;
 
   get signal(): AbortSignal {
     if (!this.controller) {
@@ -30,19 +31,15 @@ export class LazyAbort {
   }
 
   /**
-   * Call `listener` when aborted (at once if already aborted), after the signal has fired.
-   * Returns a function that removes it.
+   * `run`'s outcome, or a rejection with the reason as soon as this is aborted (at once if it was
+   * already), after the signal has fired. One run per LazyAbort: each request has its own.
    */
-  onAbort(listener: (reason: unknown) => void): () => void {
-    if (this.wasAborted) {
-      listener(this.abortReason);
-      return () => undefined;
-    }
-    (this.listeners ??= []).push(listener);
-    return () => {
-      const i = this.listeners?.indexOf(listener) ?? -1;
-      if (i !== -1) this.listeners!.splice(i, 1);
-    };
+  race<T>(run: Promise<T>): Promise<T> {
+    if (this.wasAborted) return Promise.reject(this.abortReason);
+    return new Promise<T>((resolve, reject) => {
+      this.rejectRun = reject;
+      run.then(resolve, reject);
+    });
   }
 
   abort(reason?: unknown): void {
@@ -50,8 +47,8 @@ export class LazyAbort {
     this.wasAborted = true;
     this.abortReason = reason;
     this.controller?.abort(reason);
-    const listeners = this.listeners;
-    this.listeners = null;
-    if (listeners) for (const listener of listeners) listener(reason);
+    const reject = this.rejectRun;
+    this.rejectRun = null;
+    reject?.(reason);
   }
 }

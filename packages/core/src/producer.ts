@@ -11,7 +11,7 @@ import { DEFAULT_PUBLISH_RETRY_POLICY, type PublishRetryPolicy } from './config.
 import { toSeconds, toSecondsOrNull } from './duration.js';
 import { BrokerError, ConfigurationError, EncodeError, isTqError } from './errors.js';
 import { anonNodename, uuid } from './ids.js';
-import type { ResolvedRoute } from './routing.js';
+import type { ResolvedRoute, Route } from './routing.js';
 import type { AnyTask } from './task.js';
 
 /** What was sent, for `taskSent` listeners (events, logs). */
@@ -61,15 +61,6 @@ function toDate(value: Date | string, what: string): Date {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/**
- * A new task id. Node 20's `randomUUID()` returns a rope of about twenty pieces (~520 bytes); a
- * task id lives on in the message, its AsyncResult and a memory backend's stored result, so it is
- * flattened once here: `toLowerCase()` of a lowercase uuid is the same text as one flat string.
- */
-function newTaskId(): string {
-  return uuid().toLowerCase();
-}
-
 export class Producer {
   private readonly declared = new Set<string>();
   private readonly declaring = new Map<string, Promise<void>>();
@@ -94,7 +85,7 @@ export class Producer {
     }
     const broker = app.brokerIfReady() ?? (await app.getBroker());
     // Declared already (the usual case): straight to the publish, no extra step on the way.
-    if (this.declared.has(call.route.queue.name)) await this.publishWithRetry(broker, () => this.publishOnce(broker, call, null), this.retryPolicy(options), `${name}[${call.id}]`);
+    if (this.declared.has(call.route.queue.name)) await this.publishWithRetry(broker, call, null, this.retryPolicy(options));
     else await this.publishDeclared(broker, call, this.retryPolicy(options));
     this.sent(call);
     return call.id;
@@ -179,7 +170,7 @@ export class Producer {
     const app = this.app;
     const conf = app.conf;
     const taskOptions = task?.options;
-    const id = options.taskId ?? newTaskId();
+    const id = options.taskId ?? uuid();
 
     let rootId = options.rootId;
     let parentId = options.parentId;
@@ -192,12 +183,15 @@ export class Producer {
       }
     }
 
-    const route = app.router.route(name, args, kwargs, {
-      ...(options.queue ?? taskOptions?.queue ? { queue: options.queue ?? taskOptions?.queue } : {}),
-      ...(options.exchange ?? taskOptions?.exchange ? { exchange: options.exchange ?? taskOptions?.exchange } : {}),
-      ...(options.routingKey ?? taskOptions?.routingKey ? { routingKey: options.routingKey ?? taskOptions?.routingKey } : {}),
-      ...(priority === undefined ? {} : { priority }),
-    });
+    const explicit: Route = {};
+    const queue = options.queue ?? taskOptions?.queue;
+    if (queue) explicit.queue = queue;
+    const exchange = options.exchange ?? taskOptions?.exchange;
+    if (exchange) explicit.exchange = exchange;
+    const routingKey = options.routingKey ?? taskOptions?.routingKey;
+    if (routingKey) explicit.routingKey = routingKey;
+    if (priority !== undefined) explicit.priority = priority;
+    const route = app.router.route(name, args, kwargs, explicit);
 
     const now = Date.now();
     let eta: Date | null = null;
@@ -273,7 +267,9 @@ export class Producer {
   private retryPolicy(options: ApplyOptions): Required<PublishRetryPolicy> | null {
     const conf = this.app.conf;
     if (!(options.retry ?? conf.taskPublishRetry)) return null;
-    return { ...DEFAULT_PUBLISH_RETRY_POLICY, ...conf.taskPublishRetryPolicy, ...(options.retryPolicy ?? {}) };
+    // The configuration's policy is complete already (merged with the defaults when it was read).
+    if (!options.retryPolicy) return conf.taskPublishRetryPolicy;
+    return { ...DEFAULT_PUBLISH_RETRY_POLICY, ...conf.taskPublishRetryPolicy, ...options.retryPolicy };
   }
 
   /** After the broker has it: the parent's children and `taskSent` listeners. */
@@ -305,16 +301,15 @@ export class Producer {
    */
   private async publishDeclared(broker: Broker, call: BuiltCall, policy: Required<PublishRetryPolicy> | null): Promise<void> {
     const queue = call.route.queue;
-    const what = `${call.name}[${call.id}]`;
     if (!this.declared.has(queue.name)) {
       const pending = this.declaring.get(queue.name);
       if (pending) await pending.catch(() => undefined);
     }
     if (this.declared.has(queue.name)) {
-      await this.publishWithRetry(broker, () => this.publishOnce(broker, call, null), policy, what);
+      await this.publishWithRetry(broker, call, null, policy);
       return;
     }
-    const first = this.publishWithRetry(broker, () => this.publishOnce(broker, call, queue), policy, what);
+    const first = this.publishWithRetry(broker, call, queue, policy);
     this.declaring.set(queue.name, first);
     try {
       await first;
@@ -324,12 +319,13 @@ export class Producer {
     }
   }
 
-  private async publishWithRetry(broker: Broker, publish: () => Promise<void>, policy: Required<PublishRetryPolicy> | null, what: string): Promise<void> {
+  private async publishWithRetry(broker: Broker, call: BuiltCall, declare: QueueDeclaration | null, policy: Required<PublishRetryPolicy> | null): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await publish();
+        await this.publishOnce(broker, call, declare);
         return;
       } catch (err) {
+        const what = `${call.name}[${call.id}]`;
         const retryable = !isTqError(err) || (err as { retryable?: boolean }).retryable === true;
         if (!policy || !retryable || attempt >= policy.maxRetries) {
           if (isTqError(err)) throw err;

@@ -79,6 +79,7 @@ function compile(routes: TaskRoutes | undefined): CompiledRouter[] {
 export class Router {
   private readonly routers: CompiledRouter[];
   private readonly queues = new Map<string, QueueDeclaration>();
+  private readonly directTargets = new Map<string, PublishTarget>();
 
   constructor(
     routes: TaskRoutes | undefined,
@@ -112,6 +113,16 @@ export class Router {
     return queue;
   }
 
+  /** Straight to a queue through the default exchange: one frozen target per queue, shared by every call to it. */
+  private directTarget(queue: string): PublishTarget {
+    let target = this.directTargets.get(queue);
+    if (!target) {
+      target = Object.freeze({ exchange: '', routingKey: queue, exchangeType: 'direct' as const });
+      this.directTargets.set(queue, target);
+    }
+    return target;
+  }
+
   /** Every queue the app knows about (configured or created by routing so far). */
   knownQueues(): QueueDeclaration[] {
     return [...this.queues.values()];
@@ -129,14 +140,15 @@ export class Router {
       if (found) break;
     }
     const merged: Route = { ...(found ?? {}) };
-    for (const [key, value] of Object.entries(explicit) as Array<[keyof Route, unknown]>) {
+    for (const key in explicit) {
+      const value = explicit[key as keyof Route];
       if (value !== undefined && value !== null) (merged as Record<string, unknown>)[key] = value;
     }
     const queue = this.queue(merged.queue ?? this.defaults.defaultQueue);
     const exchangeType = merged.exchangeType ?? queue.bindings?.[0]?.exchangeType ?? this.defaults.defaultExchangeType ?? 'direct';
     let target: PublishTarget;
     if (exchangeType === 'direct' && (!merged.exchange || !merged.routingKey)) {
-      target = { exchange: '', routingKey: queue.name, exchangeType: 'direct' };
+      target = this.directTarget(queue.name);
     } else {
       const binding = queue.bindings?.[0];
       target = {

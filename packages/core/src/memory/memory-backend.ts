@@ -40,10 +40,14 @@ class PendingWait {
       this.timer = setTimeout(() => this.reject(new TimeoutError(`the result of task ${taskId} was not ready within ${seconds}s`)), seconds * 1000);
     }
     this.signal = options.signal;
-    this.signal?.addEventListener('abort', this.onAbort, { once: true });
+    if (this.signal) {
+      this.onAbort = () => this.reject(this.signal?.reason ?? new Error('aborted'));
+      this.signal.addEventListener('abort', this.onAbort, { once: true });
+    }
   }
 
-  private readonly onAbort = (): void => this.reject(this.signal?.reason ?? new Error('aborted'));
+  /** Made only for a wait with a signal (most have none). */
+  private readonly onAbort: (() => void) | undefined;
 
   resolve(meta: ResultMeta): void {
     this.cleanup();
@@ -57,7 +61,7 @@ class PendingWait {
 
   private cleanup(): void {
     if (this.timer) clearTimeout(this.timer);
-    this.signal?.removeEventListener('abort', this.onAbort);
+    if (this.onAbort) this.signal?.removeEventListener('abort', this.onAbort);
     const current = this.waiters.get(this.taskId);
     if (current === this) this.waiters.delete(this.taskId);
     else if (Array.isArray(current)) {

@@ -92,8 +92,10 @@ export function eventsStep(options: EventsStepOptions = {}): EventsStep {
 
   const sendWorker = (type: 'worker-online' | 'worker-heartbeat' | 'worker-offline') => dispatcher?.send(type, workerFields()) ?? Promise.resolve();
 
+  /** Whether task events go out now; checked before any event's fields are built (most workers send none). */
+  const sendsTasks = () => dispatcher?.sends('task') === true;
   const task = (type: string, request: RequestInfo, fields: Record<string, unknown> = {}) => {
-    if (dispatcher?.sends('task')) void dispatcher.send(type, { uuid: request.id, ...fields });
+    if (sendsTasks()) void dispatcher!.send(type, { uuid: request.id, ...fields });
   };
 
   const step: EventsStep = {
@@ -140,6 +142,7 @@ export function eventsStep(options: EventsStepOptions = {}): EventsStep {
       });
       const hooks = w.hooks;
       const received = (r: RequestInfo) => {
+        if (!sendsTasks()) return;
         const h = r.message.headers;
         task('task-received', r, {
           name: r.name,
@@ -156,11 +159,11 @@ export function eventsStep(options: EventsStepOptions = {}): EventsStep {
       unsubscribe.push(
         hooks.on('received', received),
         hooks.on('started', (r) => task('task-started', r)),
-        hooks.on('succeeded', (r, result, runtime) => task('task-succeeded', r, { result: pyRepr(result, { maxlen: maxsize }), runtime })),
-        hooks.on('failed', (r, error, traceback) => task('task-failed', r, { exception: exceptionRepr(error), traceback })),
-        hooks.on('retried', (r, error, traceback) => task('task-retried', r, { exception: exceptionRepr(error), traceback })),
-        hooks.on('rejected', (r, requeue) => task('task-rejected', r, { requeue })),
-        hooks.on('revoked', (r, d) => task('task-revoked', r, { terminated: d.terminated, signum: d.signum, expired: d.expired })),
+        hooks.on('succeeded', (r, result, runtime) => sendsTasks() && task('task-succeeded', r, { result: pyRepr(result, { maxlen: maxsize }), runtime })),
+        hooks.on('failed', (r, error, traceback) => sendsTasks() && task('task-failed', r, { exception: exceptionRepr(error), traceback })),
+        hooks.on('retried', (r, error, traceback) => sendsTasks() && task('task-retried', r, { exception: exceptionRepr(error), traceback })),
+        hooks.on('rejected', (r, requeue) => sendsTasks() && task('task-rejected', r, { requeue })),
+        hooks.on('revoked', (r, d) => sendsTasks() && task('task-revoked', r, { terminated: d.terminated, signum: d.signum, expired: d.expired })),
       );
       await sendWorker('worker-online');
       // Requests the worker accepted before this step started (when it starts after the
