@@ -31,14 +31,15 @@ describe('Batcher', () => {
     expect(sent).toEqual([]);
   });
 
-  it('takes one batch at most, leaving the rest to be sent on its own', async () => {
+  it('sends a batch that is full at once, without waiting for the end of the turn', async () => {
     const sent: number[][] = [];
     const batcher = new Batcher<number>(async (_key, items) => void sent.push(items), 2);
     const all = [1, 2, 3].map((n) => batcher.add('', n));
+    expect(sent).toEqual([[1, 2]]);
     const taken = batcher.take('')!;
-    expect(taken.items).toEqual([1, 2]);
+    expect(taken.items).toEqual([3]);
     taken.done();
     await Promise.all(all);
-    expect(sent).toEqual([[3]]);
+    expect(sent).toEqual([[1, 2]]);
   });
 });

@@ -25,13 +25,15 @@ function chunk<T>(): Chunk<T> {
 }
 
 export class Batcher<T> {
-  private pending = new Map<string, Chunk<T>[]>();
+  private pending = new Map<string, Chunk<T>>();
   private scheduled = false;
   private readonly inFlight = new Set<Promise<void>>();
 
   /**
    * @param flush sends one batch for a key; its rejection rejects every caller in the batch.
-   * @param maxBatch items per command at most; more are split into several commands.
+   * @param maxBatch items per command at most: a batch that reaches it is sent at once, so a
+   *   turn that adds many items does not hold them all until its end, and the server starts on
+   *   the first batches while the rest are being made.
    */
   constructor(
     private readonly flush: (key: string, items: T[]) => Promise<unknown>,
@@ -39,61 +41,58 @@ export class Batcher<T> {
   ) {}
 
   add(key: string, item: T): Promise<void> {
-    let chunks = this.pending.get(key);
-    if (!chunks) {
-      chunks = [chunk<T>()];
-      this.pending.set(key, chunks);
+    let batch = this.pending.get(key);
+    if (!batch) {
+      batch = chunk<T>();
+      this.pending.set(key, batch);
     }
-    let last = chunks[chunks.length - 1]!;
-    if (last.items.length >= this.maxBatch) {
-      last = chunk<T>();
-      chunks.push(last);
-    }
-    last.items.push(item);
-    if (!this.scheduled) {
+    batch.items.push(item);
+    if (batch.items.length >= this.maxBatch) {
+      this.pending.delete(key);
+      this.send(key, batch);
+    } else if (!this.scheduled) {
       this.scheduled = true;
       // setImmediate, not a microtask: every caller of this turn (and their async chains) joins.
       setImmediate(() => this.run());
     }
-    return last.promise;
+    return batch.promise;
+  }
+
+  private send(key: string, batch: Chunk<T>): void {
+    let done: Promise<void>;
+    try {
+      done = this.flush(key, batch.items).then(batch.resolve, batch.reject);
+    } catch (err) {
+      batch.reject(err);
+      return;
+    }
+    this.inFlight.add(done);
+    void done.finally(() => this.inFlight.delete(done));
   }
 
   private run(): void {
     this.scheduled = false;
     const batches = this.pending;
     this.pending = new Map();
-    for (const [key, chunks] of batches) {
-      for (const c of chunks) {
-        let done: Promise<void>;
-        try {
-          done = this.flush(key, c.items).then(c.resolve, c.reject);
-        } catch (err) {
-          c.reject(err);
-          continue;
-        }
-        this.inFlight.add(done);
-        void done.finally(() => this.inFlight.delete(done));
-      }
-    }
+    for (const [key, batch] of batches) this.send(key, batch);
   }
 
   /**
-   * Take the first batch waiting under `key`, to send it with another command (a pop carries the
-   * acks): `done` settles its callers with that command's outcome. Null when nothing waits.
+   * Take the batch waiting under `key`, to send it with another command (a pop carries the acks):
+   * `done` settles its callers with that command's outcome. Null when nothing waits.
    */
   take(key: string): { items: T[]; done: (err?: unknown) => void } | null {
-    const chunks = this.pending.get(key);
-    const first = chunks?.shift();
-    if (!chunks || !first) return null;
-    if (chunks.length === 0) this.pending.delete(key);
+    const batch = this.pending.get(key);
+    if (!batch) return null;
+    this.pending.delete(key);
     let settled!: () => void;
     const sent = new Promise<void>((resolve) => (settled = resolve));
     this.inFlight.add(sent);
     return {
-      items: first.items,
+      items: batch.items,
       done: (err?: unknown) => {
-        if (err === undefined) first.resolve();
-        else first.reject(err);
+        if (err === undefined) batch.resolve();
+        else batch.reject(err);
         this.inFlight.delete(sent);
         settled();
       },
@@ -108,7 +107,7 @@ export class Batcher<T> {
 
   get size(): number {
     let n = 0;
-    for (const chunks of this.pending.values()) for (const c of chunks) n += c.items.length;
+    for (const batch of this.pending.values()) n += batch.items.length;
     return n;
   }
 }

@@ -49,10 +49,9 @@ export class Layout {
     return i === 0 ? steps[steps.length - 1]! : steps[i - 1]!;
   }
 
-  /** The list (with prefix) that holds queue `queue`'s messages of priority `priority`. */
+  /** The list (with prefix) that holds queue `queue`'s messages of priority `priority` (cached: one string per list). */
   listKey(queue: string, priority: number): string {
-    const step = this.step(priority);
-    return step ? `${this.prefix}${queue}${this.sep}${step}` : this.prefix + queue;
+    return this.queueKeys(queue)[this.steps.indexOf(this.step(priority))]!;
   }
 
   /** Every list of a queue, one per step (with prefix), lowest step first. */
