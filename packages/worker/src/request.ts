@@ -26,6 +26,8 @@ export class Request implements RequestInfo, PoolJob {
   wants: ReadonlySet<JobEvent[0]> = NO_EVENTS;
   /** Set by the worker: where reports from a child go. */
   onReport: ((request: Request, event: JobEvent) => void) | null = null;
+  /** Set by the worker: told when the pool starts the request (see `accepted`). */
+  onAccepted: ((request: Request) => void) | null = null;
 
   constructor(
     readonly delivery: Delivery,
@@ -44,8 +46,10 @@ export class Request implements RequestInfo, PoolJob {
     return this.delivery.message;
   }
 
+  /** The pool started it: at once in the async pool, when its child starts it in a process or thread pool. */
   accepted(pid: number): void {
     this.workerPid = pid;
+    this.onAccepted?.(this);
   }
 
   report(...event: JobEvent): void {

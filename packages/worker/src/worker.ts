@@ -304,6 +304,20 @@ export class Worker {
     };
   }
 
+  /**
+   * The pool started a request. A task that is not `acksLate` is acknowledged now, as Celery's
+   * `on_accepted` does: in the async pool that is when it is handed over, in a process or thread
+   * pool when its child starts it, so a job queued in a child (`workerPoolWindow` above 1) is
+   * still the broker's until it runs, and goes back to the queue if the worker dies first.
+   */
+  private readonly onAccepted = (request: Request): void => {
+    if (request.task.options.acksLate || request.settled) return;
+    this.settle(request, 'ack');
+    request.ackedAtStart = true;
+    this.runningAcked++;
+    if (this.optimization === 'fair') this.updatePrefetch();
+  };
+
   /** Reports of a job running in a child become the same hooks. */
   private readonly onReport = (request: Request, event: JobEvent): void => {
     switch (event[0]) {
@@ -504,6 +518,7 @@ export class Worker {
     }
     const request = new Request(delivery, message, task);
     request.onReport = this.onReport;
+    request.onAccepted = this.onAccepted;
     if (this.hooks.has('received')) this.hooks.emit('received', request);
     if (this.revokedOrExpired(request)) return;
     const eta = message.headers.eta ? parsePyDatetime(message.headers.eta) : null;
@@ -587,11 +602,6 @@ export class Worker {
   private run(request: Request): void {
     const { message, task } = request;
     if (this.revokedOrExpired(request)) return;
-    if (!task.options.acksLate) {
-      this.settle(request, 'ack');
-      request.ackedAtStart = true;
-      this.runningAcked++;
-    }
     request.timeStart = Date.now() / 1000;
     const [hardHeader, softHeader] = message.headers.timelimit;
     request.timeLimit = hardHeader || task.options.timeLimit || this.timeLimit || null;
@@ -599,7 +609,6 @@ export class Worker {
     if (this.pool instanceof ChildPool) request.wants = this.wantedEvents();
     this.active.set(request.id, request);
     this.totals.set(request.name, (this.totals.get(request.name) ?? 0) + 1);
-    if (this.optimization === 'fair') this.updatePrefetch();
     void this.pool.run(request).then(
       (outcome) => this.finish(request, outcome),
       (err: unknown) => {
@@ -825,11 +834,14 @@ export class Worker {
     this.resolveStopped();
   }
 
-  /** Cold shutdown of running tasks: acksLate ones are requeued, the others recorded as lost. */
+  /**
+   * Cold shutdown of running tasks: the ones not acknowledged yet (acksLate, or queued in a pool
+   * child and not started) are requeued, the others recorded as lost.
+   */
   private async endRunning(): Promise<void> {
     this.logger.warn(`${this.hostname}: cold shutdown, ending ${this.active.size} running task(s) (acksLate ones go back to the queue)`);
     for (const request of [...this.active.values()]) {
-      const reason = request.task.options.acksLate
+      const reason = !request.acknowledged
         ? new Reject('the worker shut down before the task finished', true)
         : new WorkerLostError(`the worker shut down before the task finished (it was acknowledged when it started)`);
       this.pool.kill(request, reason, 'SIGKILL');
@@ -837,8 +849,8 @@ export class Worker {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.whenIdle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, 10_000)))]);
     clearTimeout(timer);
-    // Whatever did not report back in time: acksLate messages go back, the rest stay acknowledged.
-    for (const request of this.active.values()) if (request.task.options.acksLate) this.settle(request, 'requeue');
+    // Whatever did not report back in time: unacknowledged messages go back, the rest stay acknowledged.
+    for (const request of this.active.values()) this.settle(request, 'requeue');
   }
 
   private async stopSteps(): Promise<void> {

@@ -320,6 +320,22 @@ describe.each(['process', 'thread'] as const)('jobs queued in %s children (worke
     expect(await queued.state()).toBe('PENDING');
   });
 
+  it('a job that is not acksLate is acknowledged when its child starts it: queued at a cold shutdown, it goes back to the queue', async () => {
+    const app = newPoolApp({ workerPoolWindow: 2 });
+    const broker = (await app.getBroker()) as MemoryBroker;
+    const worker = await startWorker(app, { pool: kind, concurrency: 1, appModule: POOL_APP });
+    const release = file('release');
+    const running = await app.sendTask('pool.until', [release]);
+    const queued = await app.sendTask('pool.add', [1, 1]);
+    await waitFor(() => worker.active.has(running.id) && worker.active.has(queued.id), { message: 'both jobs given to the pool' });
+    // The running one was acknowledged when it started; the queued one is still the broker's.
+    expect(broker.unackedCount()).toBe(1);
+    await worker.stop({ cold: true });
+    expect(isTqError(await running.get({ timeout: 20, propagate: false }), 'WORKER_LOST')).toBe(true);
+    expect(await broker.queueLength('celery')).toBe(1);
+    expect(await queued.state()).toBe('PENDING');
+  });
+
   it('by default a child gets a job only when it is free; a bad window is refused', async () => {
     const app = newPoolApp();
     const worker = await startWorker(app, { pool: kind, concurrency: 1, appModule: POOL_APP });

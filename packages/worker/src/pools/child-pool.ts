@@ -502,10 +502,10 @@ export class ChildPool implements Pool {
     }
     if (this.stopping) {
       // No child is replaced now: any child still running its jobs takes it, window or not;
-      // with none left it goes back to the queue (acksLate) or is lost.
+      // with none left it goes back to the queue (it never started, so it was not acknowledged).
       const child = this.pick() ?? [...this.children].find((c) => c.state === 'ready');
       if (child) this.assign(child, held);
-      else this.end(held, held.job.task.options.acksLate ? new Reject('the pool stopped before the task started', true) : new WorkerLostError('the pool stopped before the task started'));
+      else this.end(held, new Reject('the pool stopped before the task started', true));
       return;
     }
     this.pending.push(held);
@@ -762,6 +762,7 @@ export class ChildPool implements Pool {
       for (const child of this.children) if (child.state !== 'dead') this.terminate(child, 'SIGKILL');
       await Promise.race([Promise.all(exits), new Promise((resolve) => setTimeout(resolve, 2000))]);
     }
-    for (const held of this.pending.splice(0)) this.end(held, new WorkerLostError('the pool stopped before the task started'));
+    // Never started, so never acknowledged: back to the queue.
+    for (const held of this.pending.splice(0)) this.end(held, new Reject('the pool stopped before the task started', true));
   }
 }
