@@ -247,17 +247,21 @@ export class TaskExecutor {
     return run;
   }
 
-  /** Celery's `_announce_revoked('terminated')`: store REVOKED; the worker reports the revoke. */
+  /**
+   * Celery's `_announce_revoked`: store REVOKED; the worker reports the revoke. The reason is the
+   * error's: 'terminated' for a terminate, 'revoked' for a job a pool withdrew before it started.
+   */
   private async onTerminated(task: AnyTask, context: TaskContext, error: TaskRevokedError, storeResults: boolean, runtime: () => number): Promise<Outcome> {
+    const reason = error.excArgs[0] === 'revoked' ? 'revoked' : 'terminated';
     try {
-      this.logger.info(`Task ${context.name}[${context.id}] terminated`);
+      this.logger.info(`Task ${context.name}[${context.id}] ${reason}`);
       const store = storeResults || (task.options.storeErrorsEvenIfIgnored && !context.isEager);
       await this.markFailure(context, error, null, store, REVOKED);
-      this.app.signals.emit('taskRevoked', context, 'terminated');
+      this.app.signals.emit('taskRevoked', context, reason);
     } catch (internal) {
       this.logger.error(`Task ${context.name}[${context.id}]: could not record the revocation: ${(internal as Error).message}`);
     }
-    return { state: REVOKED, reason: 'terminated', runtime: runtime() };
+    return { state: REVOKED, reason, runtime: runtime() };
   }
 
   /** Celery's autoretry_for: turn a matching error into a retry (or the error, once retries run out). */

@@ -663,7 +663,15 @@ export class Worker {
     const signum = normalizeSignal(signal);
     for (const id of ids) {
       this.revoked.add(id);
-      if (!terminate) continue;
+      if (!terminate) {
+        // Handed to a pool child but not started (queued there, workerPoolWindow > 1): asked back.
+        const queued = this.active.get(id);
+        if (queued && queued.workerPid === null && this.pool.withdraw?.(queued, new TaskRevokedError('revoked'))) {
+          this.logger.info(`Discarding revoked task ${queued.name}[${id}]`);
+          this.hooks.emit('revoked', queued, { terminated: false, signum: null, expired: false });
+        }
+        continue;
+      }
       const running = this.active.get(id);
       if (running) {
         this.logger.info(`Terminating ${id} (${signum})`);

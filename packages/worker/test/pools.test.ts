@@ -254,6 +254,17 @@ describe.each(['process', 'thread'] as const)('jobs queued in %s children (worke
     expect(existsSync(marker)).toBe(false);
   });
 
+  it('a plain revoke reaches a job queued in a child: it never runs, REVOKED is stored, and no child is killed', async () => {
+    const marker = file('marker');
+    const { app, releases, blockers, queued } = await blockedPool(['pool.touch', [marker]]);
+    await app.control.revoke(queued.id);
+    await expect(queued.get({ timeout: 20 })).rejects.toMatchObject({ code: 'TASK_REVOKED', message: '[tq] revoked' });
+    for (const release of releases) writeFileSync(release, '');
+    const ran = await Promise.all(blockers.map((b) => b.get({ timeout: 20 })));
+    expect(new Set(ran.map(childOf)).size).toBe(2);
+    expect(existsSync(marker)).toBe(false);
+  });
+
   it('when a child dies, its running task fails with WorkerLostError and the jobs queued behind it run elsewhere', async () => {
     const app = newPoolApp({ workerPoolWindow: 2 });
     const worker = await startWorker(app, { pool: kind, concurrency: 2, appModule: POOL_APP });

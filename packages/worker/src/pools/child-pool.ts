@@ -81,6 +81,8 @@ interface HeldJob {
   killed?: { reason: Error; signal: NodeJS.Signals };
   /** Asked back from its child, to run in a free one. */
   recalled?: boolean;
+  /** Revoked (not terminated) while queued in its child: ends with this when it is back unstarted, runs if its child started it. */
+  withdrawn?: Error;
 }
 
 type ChildState = 'starting' | 'ready' | 'exiting' | 'dead';
@@ -471,6 +473,8 @@ export class ChildPool implements Pool {
       this.killChild(child, held.killed.reason, held.killed.signal);
       return;
     }
+    // Revoked too late: the child started it, and a plain revoke does not stop a running task.
+    held.withdrawn = undefined;
     const { job } = held;
     if (job.timeLimit) {
       const limit = job.timeLimit;
@@ -496,8 +500,9 @@ export class ChildPool implements Pool {
       held.recalled = false;
       this.recalling--;
     }
-    if (held.killed) {
-      this.end(held, held.killed.reason);
+    const ended = held.killed?.reason ?? held.withdrawn;
+    if (ended) {
+      this.end(held, ended);
       return;
     }
     if (this.stopping) {
@@ -671,6 +676,26 @@ export class ChildPool implements Pool {
       this.replenish();
     }, delay);
     this.respawnTimer.unref();
+  }
+
+  withdraw(job: PoolJob, reason: Error): boolean {
+    const waiting = this.pending.findIndex((h) => h.job === job);
+    if (waiting !== -1) {
+      this.end(this.pending.splice(waiting, 1)[0]!, reason);
+      return true;
+    }
+    for (const child of this.children) {
+      const i = child.jobs.findIndex((h) => h.job === job);
+      if (i === -1) continue;
+      if (i === 0) return false;
+      const held = child.jobs[i]!;
+      if (!held.killed && !held.withdrawn) {
+        held.withdrawn = reason;
+        if (!held.recalled) child.outbox.post({ t: 'cancel', job: held.seq });
+      }
+      return true;
+    }
+    return false;
   }
 
   kill(job: PoolJob, reason: Error, signal: NodeJS.Signals = 'SIGTERM'): void {

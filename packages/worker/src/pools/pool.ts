@@ -58,6 +58,13 @@ export interface Pool {
    * in-process pools abort the job, whose body may run on.
    */
   kill(job: PoolJob, reason: Error, signal?: NodeJS.Signals): void;
+  /**
+   * A plain revoke of a job the pool holds but has not started (queued in a child, with
+   * `workerPoolWindow` above 1): it ends with `reason` as its outcome when it is back unstarted;
+   * if its child starts it first, it runs. False when the job is not held unstarted. Pools that
+   * start every job at once have none.
+   */
+  withdraw?(job: PoolJob, reason: Error): boolean;
   /** Add slots. */
   grow(n: number): void;
   /** Remove slots (busy ones leave once their job is done). */
