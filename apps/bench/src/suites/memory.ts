@@ -56,6 +56,7 @@ export async function run(): Promise<void> {
   line('burst: all delay() calls at once', '');
   const broker = await app.getBroker();
   const heapBefore = process.memoryUsage().heapUsed;
+  const burstCpu = process.cpuUsage();
   const start = performance.now();
   const results = await Promise.all(Array.from({ length: TOTAL }, (_, i) => add.delay(i, i)));
   const published = performance.now();
@@ -63,10 +64,12 @@ export async function run(): Promise<void> {
   const heapAtPeak = process.memoryUsage().heapUsed;
   const values = await Promise.all(results.map((r) => r.get()));
   const done = performance.now();
+  const burstUsed = process.cpuUsage(burstCpu);
   if (values[TOTAL - 1] !== (TOTAL - 1) * 2) throw new Error('wrong result');
 
   perSecond('  enqueue (delay, all at once)', TOTAL, published - start);
   const burst = perSecond('  end to end (publish → get resolved)', TOTAL, done - start);
+  line('  CPU per task (all threads)', `${((burstUsed.user + burstUsed.system) / TOTAL).toFixed(1)} µs`);
   line('  queued when the last delay() resolved', `${queued.toLocaleString('en-US')} of ${TOTAL.toLocaleString('en-US')} (heap grown by ${Math.round((heapAtPeak - heapBefore) / TOTAL)} bytes/task, garbage included)`);
   line('  peak RSS (after the burst)', `${peakRssMb()} MB`);
   results.length = 0;
