@@ -258,8 +258,14 @@ export class Worker {
         maxTasksPerChild,
         maxMemoryPerChild: options.maxMemoryPerChild === undefined || options.maxMemoryPerChild === null ? null : parseMemorySize(options.maxMemoryPerChild, 'maxMemoryPerChild'),
         ...(options.execArgv ? { execArgv: options.execArgv } : {}),
+        // -O fair writes a task only to a child that is free, as in Celery: no job queues in a child.
+        ...(this.optimization === 'fair' ? { window: 1 } : {}),
         onTasks: (tasks) => this.syncTasks(tasks),
       });
+      const window = app.conf.raw['workerPoolWindow'];
+      if (this.optimization === 'fair' && typeof window === 'number' && window > 1) {
+        this.logger.info(`-O fair: each pool child holds only the job it runs (workerPoolWindow ${window} does not apply)`);
+      }
     }
     if (kind !== 'process' && kind !== 'thread') {
       if (options.maxTasksPerChild) this.logger.warn(`maxTasksPerChild has no effect on the ${kind} pool (it has no children to replace)`);

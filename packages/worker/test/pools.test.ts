@@ -347,9 +347,8 @@ describe.each(['process', 'thread'] as const)('jobs queued in %s children (worke
     expect(await queued.state()).toBe('PENDING');
   });
 
-  it('by default a child gets a job only when it is free; a bad window is refused', async () => {
-    const app = newPoolApp();
-    const worker = await startWorker(app, { pool: kind, concurrency: 1, appModule: POOL_APP });
+  /** One child busy with a long task: the next job waits in the worker, not in the child, and runs once the child is free. */
+  async function nextWaitsInTheWorker(app: App, worker: Worker): Promise<void> {
     const release = file('release');
     const blocker = await app.sendTask<Where>('pool.until', [release]);
     await waitFor(() => worker.active.has(blocker.id), { message: 'the blocking task to start' });
@@ -358,9 +357,19 @@ describe.each(['process', 'thread'] as const)('jobs queued in %s children (worke
     expect(worker.active.has(next.id)).toBe(false);
     writeFileSync(release, '');
     expect(await next.get({ timeout: 20 })).toBe(2);
+  }
+
+  it('by default a child gets a job only when it is free; a bad window is refused', async () => {
+    const app = newPoolApp();
+    await nextWaitsInTheWorker(app, await startWorker(app, { pool: kind, concurrency: 1, appModule: POOL_APP }));
     for (const window of [0, 1.5, '2']) {
       expect(() => new Worker(newPoolApp({ workerPoolWindow: window }), { pool: kind, appModule: POOL_APP, logger: silentLogger })).toThrow(/workerPoolWindow .* must be an integer ≥ 1/);
     }
+  });
+
+  it('with -O fair a child gets a job only when it is free, whatever workerPoolWindow says', async () => {
+    const app = newPoolApp({ workerPoolWindow: 4 });
+    await nextWaitsInTheWorker(app, await startWorker(app, { pool: kind, concurrency: 1, appModule: POOL_APP, optimization: 'fair' }));
   });
 
   it('a child takes no more jobs than maxTasksPerChild lets it run', async () => {

@@ -56,6 +56,8 @@ export interface ChildPoolOptions extends PoolOptions {
   execArgv?: string[];
   /** Tasks a restarted generation of children registers. */
   onTasks(tasks: TaskSummary[]): void;
+  /** The jobs a child may hold, over the app's `workerPoolWindow` (a `-O fair` worker passes 1). */
+  window?: number;
 }
 
 /** How to start and talk to one child. */
@@ -240,7 +242,7 @@ export class ChildPool implements Pool {
     this.concurrency = options.concurrency;
     // Jobs a child may hold: the one it runs and, behind it, up to `window − 1` queued to start the
     // moment it is done; 1 gives a child a job only when it is free (docs/pools.md).
-    const window = options.app.conf.raw['workerPoolWindow'] ?? DEFAULT_WINDOW;
+    const window = options.window ?? options.app.conf.raw['workerPoolWindow'] ?? DEFAULT_WINDOW;
     if (!Number.isInteger(window) || (window as number) < 1) throw new ConfigurationError(`workerPoolWindow (the jobs a pool child holds) must be an integer ≥ 1, got ${JSON.stringify(window)}`);
     this.window = window as number;
     this.server = new TransportServer(options.app);
