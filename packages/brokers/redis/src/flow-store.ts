@@ -59,7 +59,11 @@ const RENEW = `${NOW}
 now = math.floor(now)
 local ttl = tonumber(ARGV[1])
 for i, key in ipairs(KEYS) do
-  if redis.call('ZADD', key, 'XX', 'CH', now + ttl, ARGV[i + 1]) == 1 then redis.call('PEXPIRE', key, ttl * 2) end
+  -- An expired lease stays lost even if nobody has purged it yet.
+  if tonumber(redis.call('ZSCORE', key, ARGV[i + 1]) or 0) > now then
+    redis.call('ZADD', key, 'XX', now + ttl, ARGV[i + 1])
+    redis.call('PEXPIRE', key, ttl * 2)
+  end
 end
 return 0`;
 

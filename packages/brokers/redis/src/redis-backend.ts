@@ -186,7 +186,8 @@ export class RedisBackend implements ResultBackend {
   }
 
   async connect(): Promise<void> {
-    await this.ready();
+    // Both connections a worker uses, so that its start-up wait for the backend covers the stores too.
+    await Promise.all([this.ready(), this.storing.ready()]);
   }
 
   /** The commands connection; null until connected. */

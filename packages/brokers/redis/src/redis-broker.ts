@@ -456,7 +456,14 @@ export class RedisBroker implements Broker {
     try {
       reply = (await client.tqPop(keys.length, ...keys, max, String(nowSeconds()), nq, rotate, ...names, ...order, ...(acks ? acks.items : []))) as string[];
     } catch (err) {
-      acks?.done(this.ackError(acks.items.length, err));
+      // The pop failed, not necessarily the acks: they go out again on their own (an ack applied
+      // twice is harmless), so a failed pop never brings acknowledged messages back.
+      if (acks) {
+        Promise.all(acks.items.map((tag) => this.acks.add('', tag))).then(
+          () => acks.done(),
+          (ackErr: unknown) => acks.done(ackErr),
+        );
+      }
       throw err;
     }
     acks?.done();
