@@ -30,7 +30,7 @@ export async function sendDeduplicated<R>(app: App, task: AnyTask, args: readonl
   let { claimed, holder } = await store.claim(key, id, ttl, task.name);
   // A retry re-sends the call under its own id, which holds the claim: it goes out.
   const retryOfHolder = holder === id && (options.retries ?? 0) > 0;
-  if (!claimed && !retryOfHolder && holder !== id && task.options.flow!.dedup!.ttl === null) {
+  if (!claimed && holder !== id && task.options.flow!.dedup!.ttl === null) {
     // 'active': a holder that already finished (its worker has not freed the claim yet) is no
     // reason to drop this call; take the claim over from it.
     if (READY_STATES.has(await app.asyncResult(holder).state())) claimed = await store.reclaim(key, holder, id, ttl, task.name);

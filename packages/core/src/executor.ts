@@ -223,10 +223,10 @@ export class TaskExecutor {
   private guardedInvoke(task: AnyTask, context: TaskContext, options: RunOptions, abort: LazyAbort): Promise<unknown> {
     if (abort.aborted) return Promise.reject(abort.reason);
     const invoke = options.invoke ?? defaultInvoke;
-    const run = abort.race(invoke(task, context, context.args, context.kwargs));
     const softLimit = options.softTimeLimit;
     const hardLimit = options.timeLimit;
-    if (!softLimit && !hardLimit) return run;
+    if (!softLimit && !hardLimit) return abort.race(invoke(task, context, context.args, context.kwargs));
+    // Armed before the body starts, so that its synchronous part counts against the limits too.
     const soft = softLimit
       ? setTimeout(() => {
           this.logger.warn(`Soft time limit (${softLimit}s) exceeded for ${context.name}[${context.id}]`);
@@ -243,6 +243,7 @@ export class TaskExecutor {
       clearTimeout(soft);
       clearTimeout(hard);
     };
+    const run = abort.race(invoke(task, context, context.args, context.kwargs));
     run.then(clear, clear);
     return run;
   }

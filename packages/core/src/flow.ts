@@ -218,7 +218,11 @@ export function getFlowStore(app: App): Promise<FlowStore> {
     })();
     entry = { promise, owned };
     stores.set(app, entry);
-    promise.catch(() => stores.delete(app));
+    const made = entry;
+    promise.catch(() => {
+      // Only this attempt's entry: a newer one may have replaced it after a close.
+      if (stores.get(app) === made) stores.delete(app);
+    });
   }
   return entry.promise;
 }

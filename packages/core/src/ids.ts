@@ -2,7 +2,7 @@
 import { randomFillSync } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 
-// Random bytes are drawn 4 KiB at a time (256 ids), as `crypto.randomUUID()` does internally.
+// Random bytes are drawn 4 KiB (256 ids) at a time, as `crypto.randomUUID()` also batches its randomness.
 const POOL_IDS = 256;
 const pool = Buffer.allocUnsafe(16 * POOL_IDS);
 let poolOffset = pool.length;

@@ -35,7 +35,10 @@ export class LazyAbort {
    * already), after the signal has fired. One run per LazyAbort: each request has its own.
    */
   race<T>(run: Promise<T>): Promise<T> {
-    if (this.wasAborted) return Promise.reject(this.abortReason);
+    if (this.wasAborted) {
+      run.catch(() => undefined); // abandoned: its own failure is nobody's concern now
+      return Promise.reject(this.abortReason);
+    }
     return new Promise<T>((resolve, reject) => {
       this.rejectRun = reject;
       run.then(resolve, reject);

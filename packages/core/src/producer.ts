@@ -7,7 +7,7 @@ import { argsRepr, createTaskMessage, encodeTaskMessage, kwargsRepr, parsePyDate
 import { signatureDicts, type ApplyOptions, type LinkTarget } from './apply-options.js';
 import type { App } from './app.js';
 import type { Broker, QueueDeclaration } from './broker.js';
-import { DEFAULT_PUBLISH_RETRY_POLICY, type PublishRetryPolicy } from './config.js';
+import type { PublishRetryPolicy } from './config.js';
 import { toSeconds, toSecondsOrNull } from './duration.js';
 import { BrokerError, ConfigurationError, EncodeError, isTqError } from './errors.js';
 import { anonNodename, uuid } from './ids.js';
@@ -268,8 +268,7 @@ export class Producer {
     const conf = this.app.conf;
     if (!(options.retry ?? conf.taskPublishRetry)) return null;
     // The configuration's policy is complete already (merged with the defaults when it was read).
-    if (!options.retryPolicy) return conf.taskPublishRetryPolicy;
-    return { ...DEFAULT_PUBLISH_RETRY_POLICY, ...conf.taskPublishRetryPolicy, ...options.retryPolicy };
+    return options.retryPolicy ? { ...conf.taskPublishRetryPolicy, ...options.retryPolicy } : conf.taskPublishRetryPolicy;
   }
 
   /** After the broker has it: the parent's children and `taskSent` listeners. */
