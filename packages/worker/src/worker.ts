@@ -632,6 +632,11 @@ export class Worker {
 
   private finish(request: Request, outcome: Outcome): void {
     this.active.delete(request.id);
+    if (outcome.state === 'REVOKED' && outcome.reason === 'revoked') {
+      // Withdrawn from a pool child before it started (a plain revoke, see revoke()).
+      this.logger.info(`Discarding revoked task ${request.name}[${request.id}]`);
+      this.hooks.emit('revoked', request, { terminated: false, signum: null, expired: false });
+    }
     if (request.ackedAtStart) this.runningAcked--;
     if (request.task.options.flow) this.flow.finished(request, outcome);
     const { acksLate, acksOnFailureOrTimeout } = request.task.options;
@@ -671,11 +676,9 @@ export class Worker {
       this.revoked.add(id);
       if (!terminate) {
         // Handed to a pool child but not started (queued there, workerPoolWindow > 1): asked back.
+        // Announced when it comes back unstarted (see finish); if its child started it first, it runs.
         const queued = this.active.get(id);
-        if (queued && queued.workerPid === null && this.pool.withdraw?.(queued, new TaskRevokedError('revoked'))) {
-          this.logger.info(`Discarding revoked task ${queued.name}[${id}]`);
-          this.hooks.emit('revoked', queued, { terminated: false, signum: null, expired: false });
-        }
+        if (queued && queued.workerPid === null) this.pool.withdraw?.(queued, new TaskRevokedError('revoked'));
         continue;
       }
       const running = this.active.get(id);

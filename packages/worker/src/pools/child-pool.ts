@@ -68,7 +68,7 @@ interface Transport {
 }
 
 /** Jobs a child holds by default (the app setting `workerPoolWindow`): only the one it runs (docs/pools.md says why). */
-export const DEFAULT_WINDOW = 1;
+const DEFAULT_WINDOW = 1;
 
 interface HeldJob {
   job: PoolJob;
@@ -680,24 +680,24 @@ export class ChildPool implements Pool {
     this.respawnTimer.unref();
   }
 
-  withdraw(job: PoolJob, reason: Error): boolean {
+  withdraw(job: PoolJob, reason: Error): void {
     const waiting = this.pending.findIndex((h) => h.job === job);
     if (waiting !== -1) {
       this.end(this.pending.splice(waiting, 1)[0]!, reason);
-      return true;
+      return;
     }
     for (const child of this.children) {
       const i = child.jobs.findIndex((h) => h.job === job);
       if (i === -1) continue;
-      if (i === 0) return false;
       const held = child.jobs[i]!;
+      // The first job runs, unless its child is above maxMemoryPerChild and holds it unstarted.
+      if (i === 0 && held.startedAt !== 0) return;
       if (!held.killed && !held.withdrawn) {
         held.withdrawn = reason;
         if (!held.recalled) child.outbox.post({ t: 'cancel', job: held.seq });
       }
-      return true;
+      return;
     }
-    return false;
   }
 
   kill(job: PoolJob, reason: Error, signal: NodeJS.Signals = 'SIGTERM'): void {

@@ -61,10 +61,9 @@ export interface Pool {
   /**
    * A plain revoke of a job the pool holds but has not started (queued in a child, with
    * `workerPoolWindow` above 1): it ends with `reason` as its outcome when it is back unstarted;
-   * if its child starts it first, it runs. False when the job is not held unstarted. Pools that
-   * start every job at once have none.
+   * if its child starts it first, it runs. Pools that start every job at once have none.
    */
-  withdraw?(job: PoolJob, reason: Error): boolean;
+  withdraw?(job: PoolJob, reason: Error): void;
   /** Add slots. */
   grow(n: number): void;
   /** Remove slots (busy ones leave once their job is done). */
