@@ -36,6 +36,9 @@ function innermost(err: DriverErrorLike): string {
   return text;
 }
 
+/** The driver's errors for a server it could not reach or lost on the way (a closed topology is this client's own doing, not in here). */
+const CONNECTION_LOST = new Set(['MongoNetworkError', 'MongoNetworkTimeoutError', 'MongoServerSelectionError', 'MongoPoolClearedError']);
+
 export function describeMongoError(err: unknown): ErrorDescription {
   const e = (err ?? {}) as DriverErrorLike;
   const message = String(e.message ?? err);
@@ -56,7 +59,7 @@ export function describeMongoError(err: unknown): ErrorDescription {
   if (/certificate|self[- ]signed|TLS|SSL/i.test(message)) {
     return { text: message, retryable: false, hint: 'Check the TLS options in the URL: tls=true, tlsCAFile, tlsCertificateKeyFile, or the host name.' };
   }
-  if (name === 'MongoServerSelectionError' || name === 'MongoNetworkError' || name === 'MongoNetworkTimeoutError' || name === 'MongoTopologyClosedError') {
+  if (CONNECTION_LOST.has(name) || name === 'MongoTopologyClosedError') {
     const reason = innermost(e) || message.split('\n')[0]!;
     const hint = /ENOTFOUND|EAI_AGAIN|querySrv/.test(message + reason) ? 'Check the host in the URL.' : 'Is MongoDB running and reachable from here?';
     return { text: reason, retryable: true, hint };
@@ -78,7 +81,6 @@ export function backendError(what: string, display: string, err: unknown): Error
   return new BackendError(message, { cause: err, retryable });
 }
 
-const NETWORK = new Set(['MongoNetworkError', 'MongoNetworkTimeoutError', 'MongoServerSelectionError', 'MongoPoolClearedError']);
 
 /**
  * A write that failed because the connection went away (the server stopped or restarted while
@@ -89,7 +91,7 @@ const NETWORK = new Set(['MongoNetworkError', 'MongoNetworkTimeoutError', 'Mongo
 export function isTransientWriteError(err: unknown): boolean {
   let e = err as (DriverErrorLike & { errorResponse?: unknown }) | null;
   for (let depth = 0; e && depth < 4; depth++) {
-    if (NETWORK.has(e.name ?? '') || (typeof e.code === 'number' && RETRYABLE_CODES.has(e.code))) return true;
+    if (CONNECTION_LOST.has(e.name ?? '') || (typeof e.code === 'number' && RETRYABLE_CODES.has(e.code))) return true;
     e = (e.errorResponse ?? e.cause) as typeof e;
   }
   return false;
