@@ -66,11 +66,15 @@ class PendingWait {
       this.timer = setTimeout(() => this.reject(new TimeoutError(`the result of task ${taskId} was not ready within ${seconds}s`)), Math.max(0, seconds * 1000));
     }
     this.signal = options.signal;
-    if (this.signal?.aborted) queueMicrotask(() => this.onAbort());
-    else this.signal?.addEventListener('abort', this.onAbort, { once: true });
+    if (this.signal) {
+      // Made only for a wait that has a signal: most have none, and thousands may be pending.
+      this.onAbort = () => this.reject(this.signal?.reason ?? new Error('aborted'));
+      if (this.signal.aborted) queueMicrotask(this.onAbort);
+      else this.signal.addEventListener('abort', this.onAbort, { once: true });
+    }
   }
 
-  private readonly onAbort = (): void => this.reject(this.signal?.reason ?? new Error('aborted'));
+  private readonly onAbort: (() => void) | undefined;
 
   resolve(meta: ResultMeta): void {
     if (this.cleanup()) this.onResolve(meta);
@@ -84,7 +88,7 @@ class PendingWait {
     if (this.done) return false;
     this.done = true;
     if (this.timer) clearTimeout(this.timer);
-    this.signal?.removeEventListener('abort', this.onAbort);
+    if (this.onAbort) this.signal?.removeEventListener('abort', this.onAbort);
     this.onSettle(this);
     return true;
   }
@@ -439,7 +443,7 @@ export class RedisBackend implements ResultBackend {
     }
     return new Promise<ResultMeta>((resolve, reject) => {
       const interest = this.interest(taskId);
-      const wait = new PendingWait(taskId, resolve, reject, (w) => this.dropWaiter(w), options);
+      const wait = new PendingWait(taskId, resolve, reject, this.dropWait, options);
       if (wait.done) return;
       interest.waiters.push(wait);
       // Subscribed first, then one GET: a result stored before the subscription is not missed.
@@ -512,6 +516,9 @@ export class RedisBackend implements ResultBackend {
     this.bulk = 'off';
     this.subscriber?.punsubscribe(this.bulkPattern).catch(() => undefined);
   }
+
+  /** One function for every wait (not a closure each). */
+  private readonly dropWait = (wait: PendingWait): void => this.dropWaiter(wait);
 
   private dropWaiter(wait: PendingWait): void {
     const interest = this.interests.get(wait.taskId);

@@ -13,7 +13,6 @@
  * Pops are batched and atomic with their registration (a Lua script), publishes and acks are
  * coalesced per event-loop turn, and every command goes through ioredis' auto-pipelining.
  */
-import { randomUUID } from 'node:crypto';
 import {
   BrokerError,
   BrokerListeners,
@@ -32,6 +31,7 @@ import {
   type PublishTarget,
   type QueueDeclaration,
   type Subscription,
+  uuid,
 } from '@tq/core';
 import { pyJsonDumps, type RawMessage } from '@tq/protocol';
 import { Command, type Redis } from 'ioredis';
@@ -351,7 +351,7 @@ export class RedisBroker implements Broker {
     if (this.client && !this.closed && target.exchange === '' && (!options.declare || this.allDeclared(options.declare))) {
       let envelope: string;
       try {
-        envelope = encodeEnvelope(message, '', target.routingKey, randomUUID());
+        envelope = encodeEnvelope(message, '', target.routingKey, uuid());
       } catch (err) {
         return Promise.reject(envelopeError(err));
       }
@@ -367,7 +367,7 @@ export class RedisBroker implements Broker {
     const { exchange, routingKey } = target;
     let envelope: string;
     try {
-      envelope = encodeEnvelope(message, exchange, routingKey, randomUUID());
+      envelope = encodeEnvelope(message, exchange, routingKey, uuid());
     } catch (err) {
       throw envelopeError(err);
     }
@@ -589,7 +589,7 @@ export class RedisBroker implements Broker {
   private async sweep(): Promise<number> {
     const client = this.client;
     if (!client || this.closed) return 0;
-    const token = randomUUID();
+    const token = uuid();
     const locked = await client.set(this.layout.unackedMutex, token, 'PX', Math.round(this.options.unackedMutexExpire * 1000), 'NX');
     if (locked !== 'OK') return 0;
     let restored = 0;
