@@ -133,6 +133,18 @@ export function createResultMeta(input: ResultMetaInput): ResultMeta {
 export function validateResultMeta(value: unknown, taskId: string): ResultMeta {
   if (!isPlainObject(value)) throw new ProtocolError('result meta must be a mapping', { field: 'meta', messageId: taskId });
   if (typeof value['status'] !== 'string') throw new ProtocolError('result meta has no status', { field: 'meta.status', messageId: taskId });
+  // Celery's own meta (and tq's) is already in shape: returned as it is, not copied.
+  const traceback = value['traceback'];
+  const dateDone = value['date_done'];
+  if (
+    value['result'] !== undefined &&
+    (traceback === null || typeof traceback === 'string') &&
+    Array.isArray(value['children']) &&
+    (dateDone === null || typeof dateDone === 'string') &&
+    typeof value['task_id'] === 'string'
+  ) {
+    return value as unknown as ResultMeta;
+  }
   return {
     ...value,
     status: value['status'],
