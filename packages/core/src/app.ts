@@ -5,7 +5,7 @@
  *
  *   const app = createApp({ broker: 'redis://127.0.0.1:6379/0', backend: 'redis://127.0.0.1:6379/1' });
  */
-import { createResultMeta, createTaskMessage, type SignatureDict } from '@tq/protocol';
+import { createResultMeta, createTaskMessage, type ResultMetaInput, type SignatureDict } from '@tq/protocol';
 import { signatureDicts, type ApplyOptions } from './apply-options.js';
 import { AsyncResult } from './async-result.js';
 import type { Broker } from './broker.js';
@@ -336,27 +336,17 @@ export class App {
     const backend = this.backendResolved !== undefined ? this.backendResolved : await this.getBackend();
     if (!backend) return;
     const context = options.context;
+    const children = context?.children;
     const meta = createResultMeta({
       taskId,
       status: state,
       result,
       traceback: options.traceback ?? null,
-      children: context?.children?.map((child) => child.tuple) ?? [],
+      children: children && children.length > 0 ? children.map((child) => child.tuple) : [],
       dateDone: READY_STATES.has(state) ? new Date() : null,
       groupId: context?.group ?? null,
       parentId: context?.parentId ?? null,
-      ...(this.conf.resultExtended && context
-        ? {
-            extended: {
-              name: context.name ?? null,
-              args: context.args ?? null,
-              kwargs: context.kwargs ?? null,
-              worker: context.hostname ?? null,
-              retries: context.retries ?? null,
-              queue: context.deliveryInfo?.routingKey || null,
-            },
-          }
-        : {}),
+      extended: this.conf.resultExtended && context ? extendedMetaOf(context) : undefined,
     });
     await backend.store(meta, {
       expires: options.expires ?? this.conf.resultExpires,
@@ -405,6 +395,18 @@ export class App {
     this.backendResolved = undefined;
     this.brokerResolved = null;
   }
+}
+
+/** Celery's `result_extended` fields of a run. */
+function extendedMetaOf(context: NonNullable<StoreResultOptions['context']>): NonNullable<ResultMetaInput['extended']> {
+  return {
+    name: context.name ?? null,
+    args: context.args ?? null,
+    kwargs: context.kwargs ?? null,
+    worker: context.hostname ?? null,
+    retries: context.retries ?? null,
+    queue: context.deliveryInfo?.routingKey || null,
+  };
 }
 
 /** Create an app. With no broker it runs on the embedded `memory://` transport. */

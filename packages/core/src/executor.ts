@@ -109,6 +109,11 @@ const defaultInvoke: Invoker = (task, context, args, kwargs) => {
   return Promise.resolve(value);
 };
 
+/** Seconds since `started` (a `performance.now()` reading). */
+function secondsSince(started: number): number {
+  return (performance.now() - started) / 1000;
+}
+
 export class TaskExecutor {
   private readonly hooks: ExecutorHooks;
   private readonly logger: Logger;
@@ -132,7 +137,6 @@ export class TaskExecutor {
   async execute(task: AnyTask, message: TaskMessage, options: RunOptions = {}): Promise<Outcome> {
     const app = this.app;
     const started = performance.now();
-    const runtime = () => (performance.now() - started) / 1000;
     const ignoreResult = task.options.ignoreResult || message.headers.ignore_result;
     const storeResults = options.isEager ? app.conf.taskStoreEagerResult && !ignoreResult : !ignoreResult;
     const abort = options.abort ?? (options.softTimeLimit || options.timeLimit ? new LazyAbort() : undefined);
@@ -170,16 +174,16 @@ export class TaskExecutor {
         // An interrupt is the run's end, not the task's doing: only a soft limit (raised "inside"
         // the task, as in Celery) may be retried automatically.
         const interrupted = abort !== undefined && abort.aborted && error === abort.reason;
-        if (interrupted && error instanceof TaskRevokedError) return await this.onTerminated(task, context, error, storeResults, runtime);
+        if (interrupted && error instanceof TaskRevokedError) return await this.onTerminated(task, context, error, storeResults, () => secondsSince(started));
         const retried = interrupted && !(error instanceof SoftTimeLimitExceeded) ? error : this.autoretry(task, context, error);
-        return await this.onError(task, context, retried, storeResults, runtime);
+        return await this.onError(task, context, retried, storeResults, () => secondsSince(started));
       }
 
       // Callbacks and the next chain step go first, so SUCCESS is stored with them as children.
       if (context.callbacks?.length || context.chain?.length) await this.dispatchCallbacksAndChain(context, value);
       if (storeResults) await this.store(context, SUCCESS, value);
       if (context.chord) await chordPartReturn(app, context, SUCCESS, value);
-      const took = runtime();
+      const took = secondsSince(started);
       if (task.onSuccess) await task.onSuccess(value, context.id, context.args, context.kwargs);
       if (this.logger.enabled?.('info') ?? true) this.logger.info(`Task ${context.name}[${context.id}] succeeded in ${took.toFixed(6)}s`);
       if (this.hooks.succeeded) this.safely(() => this.hooks.succeeded!(context, value, took));
@@ -190,7 +194,7 @@ export class TaskExecutor {
     } catch (internal) {
       // Storing or sending failed (backend or broker down, a result that cannot be encoded).
       this.logger.error(`Task ${context.name}[${context.id}] raised an internal error: ${(internal as Error).message}`);
-      return await this.onError(task, context, internal, storeResults, runtime);
+      return await this.onError(task, context, internal, storeResults, () => secondsSince(started));
     }
   }
 

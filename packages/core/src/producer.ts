@@ -84,9 +84,16 @@ export class Producer {
       if (listening) await listening;
     }
     const broker = app.brokerIfReady() ?? (await app.getBroker());
-    // Declared already (the usual case): straight to the publish, no extra step on the way.
-    if (this.declared.has(call.route.queue.name)) await this.publishWithRetry(broker, call, null, this.retryPolicy(options));
-    else await this.publishDeclared(broker, call, this.retryPolicy(options));
+    if (this.declared.has(call.route.queue.name)) {
+      // Declared already (the usual case): the first attempt inline, no async step of its own.
+      try {
+        await this.publishOnce(broker, call, null);
+      } catch (err) {
+        await this.retryPublish(broker, call, null, this.retryPolicy(options), err);
+      }
+    } else {
+      await this.publishDeclared(broker, call, this.retryPolicy(options));
+    }
     this.sent(call);
     return call.id;
   }
@@ -319,20 +326,31 @@ export class Producer {
   }
 
   private async publishWithRetry(broker: Broker, call: BuiltCall, declare: QueueDeclaration | null, policy: Required<PublishRetryPolicy> | null): Promise<void> {
+    try {
+      await this.publishOnce(broker, call, declare);
+    } catch (err) {
+      await this.retryPublish(broker, call, declare, policy, err);
+    }
+  }
+
+  /** After a failed first publish: retry under the policy, or throw the error past it. */
+  private async retryPublish(broker: Broker, call: BuiltCall, declare: QueueDeclaration | null, policy: Required<PublishRetryPolicy> | null, first: unknown): Promise<void> {
+    let err = first;
     for (let attempt = 0; ; attempt++) {
+      const what = `${call.name}[${call.id}]`;
+      const retryable = !isTqError(err) || (err as { retryable?: boolean }).retryable === true;
+      if (!policy || !retryable || attempt >= policy.maxRetries) {
+        if (isTqError(err)) throw err;
+        throw new BrokerError(`could not publish ${what} to the ${broker.name} broker: ${(err as Error).message}`, { cause: err });
+      }
+      const wait = Math.min(policy.intervalMax, policy.intervalStart + attempt * policy.intervalStep);
+      this.app.logger.warn(`publish of ${what} failed, retrying in ${wait}s (${attempt + 1}/${policy.maxRetries})`, { error: (err as Error).message });
+      await sleep(wait * 1000);
       try {
         await this.publishOnce(broker, call, declare);
         return;
-      } catch (err) {
-        const what = `${call.name}[${call.id}]`;
-        const retryable = !isTqError(err) || (err as { retryable?: boolean }).retryable === true;
-        if (!policy || !retryable || attempt >= policy.maxRetries) {
-          if (isTqError(err)) throw err;
-          throw new BrokerError(`could not publish ${what} to the ${broker.name} broker: ${(err as Error).message}`, { cause: err });
-        }
-        const wait = Math.min(policy.intervalMax, policy.intervalStart + attempt * policy.intervalStep);
-        this.app.logger.warn(`publish of ${what} failed, retrying in ${wait}s (${attempt + 1}/${policy.maxRetries})`, { error: (err as Error).message });
-        await sleep(wait * 1000);
+      } catch (next) {
+        err = next;
       }
     }
   }
