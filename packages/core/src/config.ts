@@ -94,6 +94,13 @@ export interface AppConfig {
   beatSchedule?: Record<string, unknown>;
   /** Replace tq's logger. */
   logger?: Logger;
+  /**
+   * Jobs a process/thread pool child may hold: the one it runs and up to `n − 1` queued behind it
+   * (default 1: a child gets a job only when it is free). The worker's `poolWindow` overrides it.
+   */
+  workerPoolWindow?: number;
+  /** Allow the `pool_restart` control command (Celery's `worker_pool_restarts`). */
+  workerPoolRestarts?: boolean;
   /** Extra settings that adapters, the worker or plugins read (Celery keeps unknown settings too). */
   [setting: string]: unknown;
 }

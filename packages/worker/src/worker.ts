@@ -89,6 +89,11 @@ export interface WorkerOptions {
   autoscaleKeepalive?: number;
   /** Replace a child process/thread after it ran this many tasks. */
   maxTasksPerChild?: number | null;
+  /**
+   * Jobs a process/thread pool child may hold: the one it runs and up to `poolWindow − 1` queued
+   * behind it (`--pool-window`; default the app's `workerPoolWindow`, else 1). See docs/pools.md.
+   */
+  poolWindow?: number;
   /** Replace a child after a task leaves it above this much memory: KiB as a number (Celery), or `'200MB'`. */
   maxMemoryPerChild?: number | string | null;
   /** Hard time limit for every task without its own (seconds). */
@@ -236,7 +241,7 @@ export class Worker {
     this.shutdownTimeout = options.shutdownTimeout ?? 30;
     this.timeLimit = toSecondsOrNull(options.timeLimit, 'timeLimit') || null;
     this.softTimeLimit = toSecondsOrNull(options.softTimeLimit, 'softTimeLimit') || null;
-    this.poolRestarts = options.poolRestarts ?? (options.autoreload || app.conf.raw['workerPoolRestarts'] === true);
+    this.poolRestarts = options.poolRestarts ?? (options.autoreload || app.conf.raw.workerPoolRestarts === true);
     this.appModule = options.appModule ? resolveModuleSpec(options.appModule) : null;
     this.executor = new TaskExecutor(app, { hostname: this.hostname, logger: this.logger, hooks: this.executorHooks() });
     const poolOptions = { concurrency, executor: this.executor, logger: this.logger, onFree: () => this.pump() };
@@ -259,17 +264,18 @@ export class Worker {
         maxMemoryPerChild: options.maxMemoryPerChild === undefined || options.maxMemoryPerChild === null ? null : parseMemorySize(options.maxMemoryPerChild, 'maxMemoryPerChild'),
         ...(options.execArgv ? { execArgv: options.execArgv } : {}),
         // -O fair writes a task only to a child that is free, as in Celery: no job queues in a child.
-        ...(this.optimization === 'fair' ? { window: 1 } : {}),
+        ...(this.optimization === 'fair' ? { window: 1 } : options.poolWindow === undefined ? {} : { window: options.poolWindow }),
         onTasks: (tasks) => this.syncTasks(tasks),
       });
-      const window = app.conf.raw['workerPoolWindow'];
+      const window = options.poolWindow ?? app.conf.raw.workerPoolWindow;
       if (this.optimization === 'fair' && typeof window === 'number' && window > 1) {
-        this.logger.info(`-O fair: each pool child holds only the job it runs (workerPoolWindow ${window} does not apply)`);
+        this.logger.info(`-O fair: each pool child holds only the job it runs (a pool window of ${window} does not apply)`);
       }
     }
     if (kind !== 'process' && kind !== 'thread') {
       if (options.maxTasksPerChild) this.logger.warn(`maxTasksPerChild has no effect on the ${kind} pool (it has no children to replace)`);
       if (options.maxMemoryPerChild) this.logger.warn(`maxMemoryPerChild has no effect on the ${kind} pool (it has no children to replace)`);
+      if (options.poolWindow !== undefined && options.poolWindow !== 1) this.logger.warn(`poolWindow has no effect on the ${kind} pool (it has no children to hold jobs)`);
       if (options.autoreload) throw new ConfigurationError(`autoreload needs --pool process or thread: the ${kind} pool runs tasks in the worker's own process, which cannot load changed modules`);
     }
     if (options.autoreload && !this.appModule) throw new ConfigurationError('autoreload needs appModule (the module to watch)');

@@ -61,6 +61,7 @@ describe('tq CLI', () => {
       [['-O', 'unfair'], /-O must be fair or default/],
       [['--time-limit', 'soon'], /--time-limit must be a positive number of seconds \(or like 30s, 5m\), got "soon"/],
       [['--max-tasks-per-child', '0'], /--max-tasks-per-child must be an integer ≥ 1/],
+      [['--pool-window', '0'], /--pool-window must be an integer ≥ 1/],
       [['--autoreload'], /autoreload needs --pool process or thread/],
     ];
     for (const [flags, message] of cases) {

@@ -209,9 +209,9 @@ describe.each(['process', 'thread'] as const)('jobs queued in %s children (worke
    * Two children, each blocked in a task until its file exists, and a third job given to the
    * pool: it waits in the first child's queue (ties go to the first child).
    */
-  async function blockedPool(third: [task: string, args: unknown[]]) {
-    const app = newPoolApp({ workerPoolWindow: 2 });
-    const worker = await startWorker(app, { pool: kind, concurrency: 2, appModule: POOL_APP });
+  async function blockedPool(third: [task: string, args: unknown[]], window: 'app' | 'worker' = 'app') {
+    const app = newPoolApp(window === 'app' ? { workerPoolWindow: 2 } : {});
+    const worker = await startWorker(app, { pool: kind, concurrency: 2, appModule: POOL_APP, ...(window === 'worker' ? { poolWindow: 2 } : {}) });
     const releases = [file('release'), file('release')];
     const blockers = [await app.sendTask<Where>('pool.until', [releases[0]]), await app.sendTask<Where>('pool.until', [releases[1]])];
     const queued = await app.sendTask(third[0], third[1]);
@@ -228,6 +228,17 @@ describe.each(['process', 'thread'] as const)('jobs queued in %s children (worke
     expect(await blockers[0]!.state()).toBe('PENDING');
     writeFileSync(releases[0]!, '');
     expect(childOf(await blockers[0]!.get({ timeout: 20 }))).not.toBe(childOf(freed));
+  });
+
+  it("the worker's poolWindow (--pool-window) queues jobs in children without the app setting", async () => {
+    const { releases, blockers, queued } = await blockedPool(['pool.add', [2, 3]], 'worker');
+    // Given to a busy child, not kept in the worker: it runs there once that child's task ends.
+    expect(await queued.state()).toBe('PENDING');
+    writeFileSync(releases[0]!, '');
+    const first = await blockers[0]!.get({ timeout: 20 });
+    expect(await queued.get({ timeout: 20 })).toBe(5);
+    writeFileSync(releases[1]!, '');
+    expect(childOf(await blockers[1]!.get({ timeout: 20 }))).not.toBe(childOf(first));
   });
 
   it('a pool restart hands the jobs queued in old children to the new ones', async () => {
@@ -363,7 +374,8 @@ describe.each(['process', 'thread'] as const)('jobs queued in %s children (worke
     const app = newPoolApp();
     await nextWaitsInTheWorker(app, await startWorker(app, { pool: kind, concurrency: 1, appModule: POOL_APP }));
     for (const window of [0, 1.5, '2']) {
-      expect(() => new Worker(newPoolApp({ workerPoolWindow: window }), { pool: kind, appModule: POOL_APP, logger: silentLogger })).toThrow(/workerPoolWindow .* must be an integer ≥ 1/);
+      expect(() => new Worker(newPoolApp({ workerPoolWindow: window as number }), { pool: kind, appModule: POOL_APP, logger: silentLogger })).toThrow(/pool window .* must be an integer ≥ 1, got/);
+      expect(() => new Worker(newPoolApp(), { pool: kind, appModule: POOL_APP, logger: silentLogger, poolWindow: window as number })).toThrow(/pool window .* must be an integer ≥ 1, got/);
     }
   });
 

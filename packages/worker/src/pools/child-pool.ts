@@ -56,7 +56,7 @@ export interface ChildPoolOptions extends PoolOptions {
   execArgv?: string[];
   /** Tasks a restarted generation of children registers. */
   onTasks(tasks: TaskSummary[]): void;
-  /** The jobs a child may hold, over the app's `workerPoolWindow` (a `-O fair` worker passes 1). */
+  /** The jobs a child may hold (the worker's `poolWindow`; a `-O fair` worker passes 1), over the app's `workerPoolWindow`. */
   window?: number;
 }
 
@@ -242,9 +242,11 @@ export class ChildPool implements Pool {
     this.concurrency = options.concurrency;
     // Jobs a child may hold: the one it runs and, behind it, up to `window − 1` queued to start the
     // moment it is done; 1 gives a child a job only when it is free (docs/pools.md).
-    const window = options.window ?? options.app.conf.raw['workerPoolWindow'] ?? DEFAULT_WINDOW;
-    if (!Number.isInteger(window) || (window as number) < 1) throw new ConfigurationError(`workerPoolWindow (the jobs a pool child holds) must be an integer ≥ 1, got ${JSON.stringify(window)}`);
-    this.window = window as number;
+    const window: unknown = options.window ?? options.app.conf.raw.workerPoolWindow ?? DEFAULT_WINDOW;
+    if (typeof window !== 'number' || !Number.isInteger(window) || window < 1) {
+      throw new ConfigurationError(`the pool window (poolWindow / workerPoolWindow, the jobs a pool child holds) must be an integer ≥ 1, got ${JSON.stringify(window)}`);
+    }
+    this.window = window;
     this.server = new TransportServer(options.app);
   }
 

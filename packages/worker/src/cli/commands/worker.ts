@@ -20,6 +20,7 @@ const OPTIONS: Options = {
   optimization: { type: 'string', short: 'O' },
   autoscale: { type: 'string' },
   'max-tasks-per-child': { type: 'string' },
+  'pool-window': { type: 'string' },
   'max-memory-per-child': { type: 'string' },
   'time-limit': { type: 'string' },
   'soft-time-limit': { type: 'string' },
@@ -46,6 +47,7 @@ const HELP = `usage: tq worker -A <module[:export]> [options]
   -O fair                                 hold no more messages than there are free slots
   --autoscale max,min                     grow under backlog, shrink after idle
   --max-tasks-per-child N                 replace a child after N tasks (process/thread pools)
+  --pool-window N                         jobs a pool child holds: the one it runs + N-1 queued (default 1)
   --max-memory-per-child SIZE             replace a child above SIZE after a task (KiB, or 200MB)
   --time-limit S, --soft-time-limit S     worker-wide time limits in seconds
   -S, --statedb FILE                      keep revoked ids across restarts
@@ -119,6 +121,7 @@ export async function run(argv: string[]): Promise<number> {
   const optimization = optimizationOption(values['optimization']);
   const autoscale = autoscaleOption(values['autoscale']);
   const maxTasksPerChild = numberOption(values['max-tasks-per-child'], 'max-tasks-per-child', { integer: true, min: 1 });
+  const poolWindow = numberOption(values['pool-window'], 'pool-window', { integer: true, min: 1 });
   const maxMemoryPerChild = values['max-memory-per-child'] === undefined ? undefined : parseMemorySize(String(values['max-memory-per-child']), '--max-memory-per-child');
   const timeLimit = durationOption(values['time-limit'], 'time-limit');
   const softTimeLimit = durationOption(values['soft-time-limit'], 'soft-time-limit');
@@ -147,6 +150,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(optimization ? { optimization } : {}),
       ...(autoscale ? { autoscale } : {}),
       ...(maxTasksPerChild === undefined ? {} : { maxTasksPerChild }),
+      ...(poolWindow === undefined ? {} : { poolWindow }),
       ...(maxMemoryPerChild === undefined ? {} : { maxMemoryPerChild }),
       ...(timeLimit === undefined ? {} : { timeLimit }),
       ...(softTimeLimit === undefined ? {} : { softTimeLimit }),
