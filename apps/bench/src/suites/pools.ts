@@ -5,9 +5,12 @@
  * and its child processes). Child pools start their children from the compiled bench app
  * (dist/pool-app.js) and talk to the worker's memory transport through its IPC proxy; they run
  * with the default window (a child holds only the job it runs) and with a window (`workerPoolWindow`, 4 unless TQ_BENCH_POOL_WINDOW says otherwise).
+ * Last, the floor under a child pool's cost: a bare JSON round trip with an idle child process.
  *
  *   npm run bench -- pools          (TQ_BENCH_POOL_TASKS=20000, TQ_BENCH_POOL_WINDOW=4 by default)
  */
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +21,7 @@ import { heading, line, peakRssMb, perSecond } from '../report.js';
 
 const TOTAL = Number(process.env['TQ_BENCH_POOL_TASKS'] ?? 20_000);
 const APP_MODULE = fileURLToPath(new URL('../pool-app.js', import.meta.url));
+const ECHO = fileURLToPath(new URL('../ipc-echo.js', import.meta.url));
 const CPUS = availableParallelism();
 const WINDOW = Number(process.env['TQ_BENCH_POOL_WINDOW'] ?? 4);
 
@@ -30,20 +34,25 @@ interface Run {
 
 const label = (r: Run) => `${r.pool}, concurrency ${r.concurrency}${r.window ? `, window ${r.window}` : ''}`;
 
-/** CPU seconds used so far by this process (its threads included) and by the given child processes (Linux /proc). */
-function cpuSeconds(pids: number[]): number {
-  const own = process.cpuUsage();
-  let total = (own.user + own.system) / 1e6;
-  for (const pid of pids) {
-    try {
-      // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks (100 per second).
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      total += (Number(fields[11]) + Number(fields[12])) / 100;
-    } catch {
-      return Number.NaN;
-    }
+/** CPU seconds a process used so far (Linux /proc): utime and stime, the 12th and 13th fields after the command name, in clock ticks (100 per second). */
+function processSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
   }
-  return total;
+}
+
+/** CPU seconds used so far by this process (its threads included). */
+function ownSeconds(): number {
+  const own = process.cpuUsage();
+  return (own.user + own.system) / 1e6;
+}
+
+/** CPU seconds used so far by this process and by the given child processes. */
+function cpuSeconds(pids: number[]): number {
+  return pids.reduce((total, pid) => total + processSeconds(pid), ownSeconds());
 }
 
 async function measure(app: App, count: number): Promise<number> {
@@ -76,6 +85,36 @@ async function bench(run: Run, report = true): Promise<number> {
   return rate;
 }
 
+/**
+ * The floor under a child pool's cost per task: one round trip of a job-sized JSON message with a
+ * child process that does no work (ipc-echo.ts), over the channel the process pool uses. A child
+ * that holds one job at a time (the default window) pays at least this once per task.
+ */
+async function ipcFloor(): Promise<void> {
+  const child = fork(ECHO, [], { serialization: 'json', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await once(child, 'spawn');
+  const body = Buffer.from(JSON.stringify([[1, 2], {}, { callbacks: null, errbacks: null, chain: null, chord: null }])).toString('base64');
+  const job = [{ t: 'run', job: 1, raw: { body, contentType: 'application/json', contentEncoding: 'utf-8', headers: { lang: 'py', task: 'bench.add', id: '00000000-0000-4000-8000-000000000000', argsrepr: '(1, 2)', kwargsrepr: '{}', origin: 'gen1@bench', retries: 0 } }, info: { exchange: '', routingKey: 'celery', priority: 0, redelivered: false }, soft: null }];
+  const roundTrips = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const answered = once(child, 'message');
+      child.send(job);
+      await answered;
+    }
+  };
+  await roundTrips(2000);
+  const ownStart = ownSeconds();
+  const echoStart = processSeconds(child.pid!);
+  const start = performance.now();
+  await roundTrips(TOTAL);
+  const ms = performance.now() - start;
+  const worker = ownSeconds() - ownStart;
+  const echo = processSeconds(child.pid!) - echoStart;
+  child.disconnect();
+  const perTrip = (s: number) => `${((s / TOTAL) * 1e6).toFixed(1)} µs`;
+  line('IPC floor: a job-sized JSON round trip with an idle child process', `${((ms / TOTAL) * 1000).toFixed(1)} µs wall, CPU ${perTrip(worker)} worker side + ${perTrip(echo)} child side`);
+}
+
 export async function run(): Promise<void> {
   heading(`pools on the memory transport, ${TOTAL.toLocaleString('en-US')} no-op tasks each (${CPUS} CPUs)`);
   const runs: Run[] = [
@@ -96,4 +135,5 @@ export async function run(): Promise<void> {
   heading('per-task cost over the async pool (1/rate − 1/rate_async)');
   for (const [r, rate] of rates.slice(1)) line(label(r), `${(1e6 / rate - 1e6 / base).toFixed(1)} µs/task`);
   line('peak RSS (the worker process)', `${peakRssMb()} MB`);
+  await ipcFloor();
 }
