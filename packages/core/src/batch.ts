@@ -9,7 +9,8 @@
  *   await (await send.delay('a@example.com')).get();   // that call's own value
  *
  * The body returns one value per call, in order; an Error in a slot fails that call only, and a
- * thrown error fails the whole batch. A batch never grows past the slots a worker has, so set
+ * thrown error fails the whole batch. A call whose run ends while it waits (revoked with
+ * terminate, a time limit, a cold shutdown) leaves its batch: the body never sees it. A batch never grows past the slots a worker has, so set
  * the worker's concurrency to at least `size`.
  */
 import type { App } from './app.js';
@@ -30,6 +31,9 @@ interface Pending {
   call: BatchCall;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+  /** The run's signal, and what takes the call out of its batch if the run ends (revoke, time limit, shutdown) before the batch runs. */
+  signal: AbortSignal;
+  leave: () => void;
 }
 
 class Batcher {
@@ -42,9 +46,26 @@ class Batcher {
     private readonly wait: number,
   ) {}
 
-  join(call: BatchCall, body: (calls: BatchCall[]) => unknown): Promise<unknown> {
+  join(call: BatchCall, body: (calls: BatchCall[]) => unknown, signal: AbortSignal): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ call, resolve, reject });
+      if (signal.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      // A call whose run ended while it waited is not handed to the body (its outcome is recorded already).
+      const pending: Pending = { call, resolve, reject, signal, leave: () => undefined };
+      pending.leave = () => {
+        const i = this.pending.indexOf(pending);
+        if (i === -1) return;
+        this.pending.splice(i, 1);
+        if (this.pending.length === 0 && this.timer) {
+          clearTimeout(this.timer);
+          this.timer = null;
+        }
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', pending.leave, { once: true });
+      this.pending.push(pending);
       if (this.pending.length >= this.size) this.flush(body);
       else this.timer ??= setTimeout(() => this.flush(body), this.wait * 1000);
     });
@@ -54,6 +75,7 @@ class Batcher {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const batch = this.pending.splice(0, this.size);
+    for (const p of batch) p.signal.removeEventListener('abort', p.leave);
     if (this.pending.length > 0) this.timer = setTimeout(() => this.flush(body), this.wait * 1000);
     void (async () => {
       try {
@@ -76,7 +98,7 @@ export function joinBatch(task: AnyTask, context: TaskContext, args: readonly un
   const spec = task.options.flow!.batch!;
   let batcher = batchers.get(task);
   if (!batcher) batchers.set(task, (batcher = new Batcher(task, spec.size, spec.wait)));
-  return batcher.join({ id: context.id, args: [...args], kwargs: { ...kwargs }, request: context }, body);
+  return batcher.join({ id: context.id, args: [...args], kwargs: { ...kwargs }, request: context }, body, context.signal);
 }
 
 /** Declare a batch task with its call types: callers use `delay(...args)`, the body gets `BatchCall<A>[]`. */

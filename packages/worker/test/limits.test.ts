@@ -4,7 +4,7 @@
  */
 import { Collector, recordingLogger, waitFor } from '@tq/testing';
 import { describe, expect, it } from 'vitest';
-import { MemoryBroker, isTqError, type TaskContext } from '@tq/core';
+import { MemoryBroker, batchTask, isTqError, type BatchCall, type TaskContext } from '@tq/core';
 import { newApp, startWorker } from './helpers.js';
 
 describe('rate limits', () => {
@@ -80,6 +80,22 @@ describe('time limits in the async pool', () => {
     // The message's own limit (header) wins over the worker's.
     const own = await waits.applyAsync([], { softTimeLimit: 0.1 });
     expect(((await own.get({ timeout: 5, propagate: false })) as Error).message).toMatch(/\(0\.1s\)/);
+  });
+
+  it('a batch-task call that hits its soft limit while waiting for its batch leaves the batch: the body never sees it', async () => {
+    const app = newApp();
+    const seen = new Collector<string[]>();
+    const send = batchTask(app, { name: 'tasks.send', batch: { size: 2, wait: 30 } }, (calls: BatchCall<[string]>[]) => {
+      seen.push(calls.map((c) => c.args[0]));
+      return calls.map((c) => `sent ${c.args[0]}`);
+    });
+    await startWorker(app, { concurrency: 4 });
+    const early = await send.applyAsync(['early'], { softTimeLimit: 0.2 });
+    const error = await early.get({ timeout: 5, propagate: false });
+    expect(isTqError(error, 'SOFT_TIME_LIMIT_EXCEEDED')).toBe(true);
+    const [a, b] = [await send.delay('a'), await send.delay('b')];
+    expect([await a.get({ timeout: 5 }), await b.get({ timeout: 5 })]).toEqual(['sent a', 'sent b']);
+    expect(seen.items).toEqual([['a', 'b']]);
   });
 
   it('change at run time with the time_limit command', async () => {
