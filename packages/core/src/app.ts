@@ -259,20 +259,34 @@ export class App {
    * Send many tasks in one call (tq's bulk publish; Celery has none): every message is built and
    * checked first, then all are published together, so the Redis broker sends them as a few
    * pipelined LPUSHes. Resolves with one result per call, in order, once the broker has them all.
-   * In eager mode each registered task runs here instead, one after the other.
+   * Calls of deduplicated tasks (`dedupKey`) go out after the others, one at a time. In eager
+   * mode each registered task runs here instead, one after the other.
    */
   async sendTasks<R = unknown>(calls: ReadonlyArray<{ name: string; args?: readonly unknown[]; options?: ApplyOptions }>): Promise<AsyncResult<R>[]> {
-    // Deduplicated tasks claim their key one call at a time (see dedup.ts).
-    if (this.conf.taskAlwaysEager || calls.some((call) => this.tasks.get(call.name)?.options.flow?.dedup)) {
+    if (this.conf.taskAlwaysEager) {
       const out: AsyncResult<R>[] = [];
       for (const call of calls) out.push(await this.sendTask<R>(call.name, call.args ?? [], call.options ?? {}));
       return out;
     }
-    const ids = await this.producer.sendMany(calls.map((call) => {
-      const task = this.tasks.get(call.name);
-      return { name: call.name, args: call.args ?? [], ...(call.options ? { options: call.options } : {}), ...(task ? { task } : {}) };
-    }));
-    return ids.map((id) => new AsyncResult<R>(id, this));
+    // Deduplicated calls claim their keys one at a time, in order, after the others went out in
+    // bulk (a later call with the same key must see the earlier one's claim; see dedup.ts).
+    const bulk: number[] = [];
+    const deduplicated: number[] = [];
+    calls.forEach((call, i) => (this.tasks.get(call.name)?.options.flow?.dedup ? deduplicated : bulk).push(i));
+    const out = new Array<AsyncResult<R>>(calls.length);
+    if (bulk.length > 0) {
+      const ids = await this.producer.sendMany(bulk.map((i) => {
+        const call = calls[i]!;
+        const task = this.tasks.get(call.name);
+        return { name: call.name, args: call.args ?? [], ...(call.options ? { options: call.options } : {}), ...(task ? { task } : {}) };
+      }));
+      bulk.forEach((i, k) => (out[i] = new AsyncResult<R>(ids[k]!, this)));
+    }
+    for (const i of deduplicated) {
+      const call = calls[i]!;
+      out[i] = await this.sendTask<R>(call.name, call.args ?? [], call.options ?? {});
+    }
+    return out;
   }
 
   /** Run a task in this process now (Celery's `apply` and eager mode). */

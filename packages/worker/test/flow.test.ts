@@ -152,6 +152,21 @@ describe('flow control across three worker processes', () => {
     expect(info.waiting).toEqual({ rate: {}, concurrency: {} });
   });
 
+  it('sendTasks mixing deduplicated calls with others: duplicates share one result, every other call its own, in call order', async () => {
+    const key = randomUUID();
+    const results = await app.sendTasks<unknown>([
+      { name: 'flow.byid', options: { taskId: key } },
+      { name: 'flow.doubled', args: [1] },
+      { name: 'flow.byid', options: { taskId: key } },
+      { name: 'flow.doubled', args: [2] },
+    ]);
+    expect(results.map((r) => r.id)).toEqual([key, expect.any(String), key, expect.any(String)]);
+    expect(results[1]!.id).not.toBe(results[3]!.id);
+    const values = (await Promise.all(results.map((r) => r.get({ timeout: 20 })))) as [number, { value: number }, number, { value: number }];
+    expect(values[0]).toBe(values[2]);
+    expect([values[1].value, values[3].value]).toEqual([2, 4]);
+  }, 30_000);
+
   it('a batch body receives the calls grouped and every caller gets its own value', async () => {
     const results = await flow.doubled.applyAsyncMany(Array.from({ length: 12 }, (_, i) => [i] as [number]));
     const values = await Promise.all(results.map((r) => r.get({ timeout: 20 })));
