@@ -52,7 +52,7 @@ export async function chordPartReturn(app: App, member: ChordMember, state: stri
     }
     if (header) {
       try {
-        const timeout = app.config['resultChordJoinTimeout'];
+        const timeout = app.config.resultChordJoinTimeout;
         values = (await header.get({ propagate: true, timeout: typeof timeout === 'number' ? timeout : 3 })) as unknown[];
       } catch (err) {
         await chordError(app, body, new ChordError(`Dependency raised ${(err as Error).name}: ${(err as Error).message}`));

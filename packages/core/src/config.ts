@@ -6,6 +6,7 @@ import type { SerializerName } from '@tq/protocol';
 import type { Broker, QueueDeclaration } from './broker.js';
 import { type Duration, toSecondsOrNull } from './duration.js';
 import { ConfigurationError } from './errors.js';
+import type { FlowStore } from './flow.js';
 import type { Logger } from './logger.js';
 import type { ResultBackend } from './result-backend.js';
 import type { TaskRoutes } from './routing.js';
@@ -101,6 +102,20 @@ export interface AppConfig {
   workerPoolWindow?: number;
   /** Allow the `pool_restart` control command (Celery's `worker_pool_restarts`). */
   workerPoolRestarts?: boolean;
+  /**
+   * Where cluster-wide flow control keeps its state (global rate and concurrency limits,
+   * deduplication): a Redis URL or a FlowStore. Default: the result backend's Redis, else the
+   * broker's (docs/flow-control.md).
+   */
+  flowStore?: string | FlowStore | null;
+  /** Key prefix of the flow store (default `tq:flow:`). */
+  flowStorePrefix?: string;
+  /** Longest an `'active'` dedup claim is kept, should no worker free it (default 1 day). */
+  flowDedupMaxAge?: Duration;
+  /** How long a concurrency lease lives without being renewed (default 10 s). */
+  flowLeaseTtl?: Duration;
+  /** Seconds the last chord part waits to join a header that has groups among its members (Celery's `result_chord_join_timeout`, default 3). */
+  resultChordJoinTimeout?: number;
   /** Extra settings that adapters, the worker or plugins read (Celery keeps unknown settings too). */
   [setting: string]: unknown;
 }

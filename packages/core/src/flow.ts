@@ -119,7 +119,7 @@ function schemeOf(url: string): string {
 
 /** Where the app's flow store comes from, or null when it has none (see the module comment). */
 export function flowStoreSource(app: App): string | FlowStore | null {
-  const explicit = app.config['flowStore'] as string | FlowStore | undefined | null;
+  const explicit = app.config.flowStore;
   if (explicit) return explicit;
   for (const spec of [app.config.backend, app.config.broker]) {
     if (typeof spec === 'string' && REDIS_SCHEMES.has(schemeOf(spec))) return spec;
@@ -179,13 +179,13 @@ export function resolveFlowOptions(app: App, taskName: string, options: FlowTask
 
 /** Seconds an `'active'` dedup claim is kept at most (a worker that died mid-task cannot free it): the app's `flowDedupMaxAge`, default 1 day. */
 export function dedupMaxAge(app: App): number {
-  const value = app.config['flowDedupMaxAge'] as Duration | undefined;
+  const value = app.config.flowDedupMaxAge;
   return value === undefined ? 86400 : toSeconds(value, 'flowDedupMaxAge');
 }
 
 /** Seconds a concurrency lease lives without renewal: the app's `flowLeaseTtl`, default 10. */
 export function leaseTtl(app: App): number {
-  const value = app.config['flowLeaseTtl'] as Duration | undefined;
+  const value = app.config.flowLeaseTtl;
   return value === undefined ? 10 : toSeconds(value, 'flowLeaseTtl');
 }
 
@@ -213,7 +213,7 @@ export function getFlowStore(app: App): Promise<FlowStore> {
         throw new AdapterMissingError(scheme, '@tq/broker-redis', err);
       }
       if (!mod.createFlowStore) throw new ConfigurationError('@tq/broker-redis is too old to hold a flow store; update it');
-      const prefix = (app.config['flowStorePrefix'] as string | undefined) ?? 'tq:flow:';
+      const prefix = app.config.flowStorePrefix ?? 'tq:flow:';
       return mod.createFlowStore(source, { logger: app.logger, prefix });
     })();
     entry = { promise, owned };

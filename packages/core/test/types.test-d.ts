@@ -67,4 +67,15 @@ describe('task types', () => {
   });
 });
 
+describe('settings types', () => {
+  it('the worker and flow-control settings are typed: a wrong type is a compile error, unknown settings pass', () => {
+    createApp({ workerPoolWindow: 4, workerPoolRestarts: true, flowStore: 'redis://127.0.0.1:6379/0', flowStorePrefix: 'app:', flowDedupMaxAge: '1h', flowLeaseTtl: 10, resultChordJoinTimeout: 5 });
+    // @ts-expect-error the window is a number of jobs
+    createApp({ workerPoolWindow: '4' });
+    // @ts-expect-error a flow store is a URL or a FlowStore
+    createApp({ flowStore: 6379 });
+    createApp({ somePluginSetting: { any: 'shape' } });
+  });
+});
+
 declare function ctxValue(): TaskContext;
