@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Collector, recordingLogger, waitFor } from '@tq/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryBroker, isTqError, silentLogger, type App, type ReceivedEvent } from '@tq/core';
-import type { SignatureDict } from '@tq/protocol';
+import { MemoryBackend, MemoryBroker, isTqError, silentLogger, type App, type ReceivedEvent, type StoreOptions } from '@tq/core';
+import type { ResultMeta, SignatureDict } from '@tq/protocol';
 import { Worker } from '../src/index.js';
 import { createPoolApp } from './fixtures/pool-app.js';
 import { POOL_APP, newPoolApp, startWorker } from './helpers.js';
@@ -183,6 +183,34 @@ describe.each(['process', 'thread'] as const)('replacing %s children', (kind) =>
     expect(seen[0]).toBe(seen[1]);
     expect(seen[2]).toBe(seen[3]);
     expect(seen[1]).not.toBe(seen[2]);
+  });
+
+  it('replaces a child that died at once, while a result it sent before is still being stored (a hanging backend)', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const storing = new Collector<string>();
+    class SlowBackend extends MemoryBackend {
+      override async store(meta: ResultMeta, options?: StoreOptions): Promise<void> {
+        if (meta.status === 'SUCCESS' && meta.result === 7) {
+          storing.push(meta.task_id);
+          await gate;
+        }
+        return super.store(meta, options);
+      }
+    }
+    const app = newPoolApp({ backend: new SlowBackend(), workerPoolWindow: 2 });
+    await startWorker(app, { pool: kind, concurrency: 1, appModule: POOL_APP });
+    const first = childOf(await where(app));
+    // The child stores this result (held by the backend), then runs the crash queued behind it.
+    const slow = await app.sendTask('pool.sleep', [7]);
+    const crash = await app.sendTask('pool.crash', [1]);
+    await storing.atLeast(1);
+    const next = childOf(await where(app));
+    expect(next).not.toBe(first);
+    expect(await crash.state()).toBe('PENDING');
+    release();
+    expect(await slow.get({ timeout: 20 })).toBe(7);
+    expect(isTqError(await crash.get({ timeout: 20, propagate: false }), 'WORKER_LOST')).toBe(true);
   });
 
   it('replaces a child that is above maxMemoryPerChild after a task', async () => {

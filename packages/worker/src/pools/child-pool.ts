@@ -632,7 +632,9 @@ export class ChildPool implements Pool {
   private exited(child: Child, code: number | null, signal: NodeJS.Signals | null): void {
     const wasStarting = child.state === 'starting';
     child.state = 'dead';
-    // Its jobs are settled after the outcomes and hand-backs it sent before it exited (they wait for its stores).
+    // Its jobs are settled after the outcomes and hand-backs it sent before it exited (they wait for
+    // its stores, which may hang while the backend is down); its replacement does not wait for them.
+    if (!wasStarting) this.replenish();
     child.inOrder(() => this.lost(child, wasStarting, code, signal));
   }
 
