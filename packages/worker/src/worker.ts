@@ -707,7 +707,8 @@ export class Worker {
   /** Where a task is on this worker, for `query_task`. */
   find(id: string): { state: 'active' | 'reserved' | 'scheduled'; request: Request } | null {
     const running = this.active.get(id);
-    if (running) return { state: 'active', request: running };
+    // Handed to a pool child that has not started it (queued there): reserved, as in inspect.
+    if (running) return { state: running.workerPid === null ? 'reserved' : 'active', request: running };
     for (const request of this.held) if (request.id === id) return { state: 'scheduled', request };
     for (const request of this.reserved()) if (request.id === id) return { state: 'reserved', request };
     return null;

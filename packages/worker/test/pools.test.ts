@@ -258,6 +258,17 @@ describe.each(['process', 'thread'] as const)('jobs queued in %s children (worke
     expect(childOf(await blockers[0]!.get({ timeout: 20 }))).not.toBe(childOf(freed));
   });
 
+  it('inspect lists a job queued in a child as reserved, not active, until its child starts it', async () => {
+    const { app, worker, releases, blockers, queued } = await blockedPool(['pool.add', [1, 2]]);
+    const inspect = app.control.inspect({ destination: [worker.hostname], timeout: 2 });
+    const ids = (reply: Record<string, Array<{ id: string }>> | null) => (reply?.[worker.hostname] ?? []).map((r) => r.id).sort();
+    expect(ids(await inspect.active())).toEqual(blockers.map((b) => b.id).sort());
+    expect(ids(await inspect.reserved())).toEqual([queued.id]);
+    expect(await inspect.queryTask(queued.id)).toEqual({ [worker.hostname]: { [queued.id]: ['reserved', expect.objectContaining({ id: queued.id })] } });
+    for (const release of releases) writeFileSync(release, '');
+    expect(await queued.get({ timeout: 20 })).toBe(3);
+  });
+
   it("the worker's poolWindow (--pool-window) queues jobs in children without the app setting", async () => {
     const { releases, blockers, queued } = await blockedPool(['pool.add', [2, 3]], 'worker');
     // Given to a busy child, not kept in the worker: it runs there once that child's task ends.

@@ -172,7 +172,8 @@ export function eventsStep(options: EventsStepOptions = {}): EventsStep {
       for (const r of [...(early.scheduled?.() ?? []), ...(early.reserved?.() ?? [])]) received(r);
       for (const r of w.active.values()) {
         received(r);
-        task('task-started', r);
+        // A job queued in a pool child is announced as started when its child starts it.
+        if (r.workerPid !== null) task('task-started', r);
       }
       if (!options.withoutHeartbeat) {
         const stop = (stopHeart = new AbortController());
