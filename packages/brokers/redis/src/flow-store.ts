@@ -9,9 +9,9 @@
  * the call that claimed it; `stats` a hash of dropped duplicates per task. None of these are
  * Celery keys; a task without flow options never touches them.
  */
-import type { FlowSnapshot, FlowStore, Logger } from '@tq/core';
+import { silentLogger, type FlowSnapshot, type FlowStore, type Logger } from '@tq/core';
 import type { Redis } from 'ioredis';
-import { connectOnce, backendError, createConnection } from './connection.js';
+import { backendError, createConnection, LazyConnection, watchOutages } from './connection.js';
 import { parseRedisUrl } from './url.js';
 
 const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000`;
@@ -98,99 +98,114 @@ export interface RedisFlowStoreOptions {
   prefix?: string;
 }
 
+type FlowRedis = Redis & FlowCommands;
+
 export class RedisFlowStore implements FlowStore {
   readonly name = 'redis';
-  private readonly client: Redis & FlowCommands;
   private readonly prefix: string;
   private readonly display: string;
-  private connecting: Promise<void> | null = null;
+  private readonly connection: LazyConnection<FlowRedis>;
+  private closed = false;
 
   constructor(url: string, options: RedisFlowStoreOptions = {}) {
     const endpoint = parseRedisUrl(url);
     this.display = endpoint.display;
     this.prefix = options.prefix ?? 'tq:flow:';
-    const client = createConnection({ endpoint, role: 'commands', maxRetriesPerRequest: 20, name: 'tq-flow' });
-    client.on('error', (err: Error) => options.logger?.warn(`[tq] [flow-store] ${this.display}: ${err.message}`));
-    client.defineCommand('tqFlowTake', { numberOfKeys: 1, lua: TAKE });
-    client.defineCommand('tqFlowAcquire', { numberOfKeys: 1, lua: ACQUIRE });
-    client.defineCommand('tqFlowClaim', { numberOfKeys: 2, lua: CLAIM });
-    client.defineCommand('tqFlowUnclaim', { numberOfKeys: 1, lua: UNCLAIM });
-    client.defineCommand('tqFlowReclaim', { numberOfKeys: 2, lua: RECLAIM });
-    client.defineCommand('tqFlowRenew', { lua: RENEW });
-    this.client = client as Redis & FlowCommands;
+    const logger = options.logger ?? silentLogger;
+    this.connection = new LazyConnection(
+      () => {
+        const client = createConnection({ endpoint, role: 'commands', maxRetriesPerRequest: 20, name: 'tq-flow' });
+        client.defineCommand('tqFlowTake', { numberOfKeys: 1, lua: TAKE });
+        client.defineCommand('tqFlowAcquire', { numberOfKeys: 1, lua: ACQUIRE });
+        client.defineCommand('tqFlowClaim', { numberOfKeys: 2, lua: CLAIM });
+        client.defineCommand('tqFlowUnclaim', { numberOfKeys: 1, lua: UNCLAIM });
+        client.defineCommand('tqFlowReclaim', { numberOfKeys: 2, lua: RECLAIM });
+        client.defineCommand('tqFlowRenew', { lua: RENEW });
+        // An outage is logged once, and its end, not once per reconnection attempt.
+        watchOutages(client, {
+          logger,
+          lost: (err) => backendError('flow store lost the connection to', this.display, err),
+          restored: `[broker-redis] flow store reconnected to ${this.display}`,
+          isClosed: () => this.closed,
+        });
+        return client as FlowRedis;
+      },
+      (err) => backendError('connect the flow store', this.display, err),
+    );
   }
 
-  private ready(): Promise<void> {
-    if (this.client.status === 'ready') return Promise.resolve();
-    this.connecting ??= connectOnce(this.client, (err) => backendError('connect the flow store', this.display, err)).finally(() => (this.connecting = null));
-    return this.connecting;
+  private ready(): Promise<FlowRedis> {
+    return this.connection.ready();
   }
 
   async takeTokens(key: string, rate: number, burst: number, want: number): Promise<{ granted: number; waitMs: number }> {
-    await this.ready();
-    const [granted, waitMs] = await this.client.tqFlowTake(this.prefix + key, rate, burst, want);
+    const client = await this.ready();
+    const [granted, waitMs] = await client.tqFlowTake(this.prefix + key, rate, burst, want);
     return { granted, waitMs };
   }
 
   async acquireLeases(key: string, holders: readonly string[], limit: number, ttlMs: number): Promise<{ granted: number; retryMs: number }> {
-    await this.ready();
-    const [granted, retryMs] = await this.client.tqFlowAcquire(this.prefix + key, limit, Math.ceil(ttlMs), ...holders);
+    const client = await this.ready();
+    const [granted, retryMs] = await client.tqFlowAcquire(this.prefix + key, limit, Math.ceil(ttlMs), ...holders);
     return { granted, retryMs };
   }
 
   async renewLeases(leases: ReadonlyArray<{ key: string; holder: string }>, ttlMs: number): Promise<void> {
     if (leases.length === 0) return;
-    await this.ready();
-    await this.client.tqFlowRenew(leases.length, ...leases.map((l) => this.prefix + l.key), Math.ceil(ttlMs), ...leases.map((l) => l.holder));
+    const client = await this.ready();
+    await client.tqFlowRenew(leases.length, ...leases.map((l) => this.prefix + l.key), Math.ceil(ttlMs), ...leases.map((l) => l.holder));
   }
 
   async releaseLease(key: string, holder: string): Promise<void> {
-    await this.ready();
-    await this.client.zrem(this.prefix + key, holder);
+    const client = await this.ready();
+    await client.zrem(this.prefix + key, holder);
   }
 
   async claim(key: string, id: string, ttlSeconds: number, counter: string): Promise<{ claimed: boolean; holder: string }> {
-    await this.ready();
-    const [claimed, holder] = await this.client.tqFlowClaim(this.prefix + key, `${this.prefix}stats`, id, Math.max(1, Math.ceil(ttlSeconds)), counter);
+    const client = await this.ready();
+    const [claimed, holder] = await client.tqFlowClaim(this.prefix + key, `${this.prefix}stats`, id, Math.max(1, Math.ceil(ttlSeconds)), counter);
     return { claimed: claimed === 1, holder };
   }
 
   async reclaim(key: string, from: string, to: string, ttlSeconds: number, counter: string): Promise<boolean> {
-    await this.ready();
-    return (await this.client.tqFlowReclaim(this.prefix + key, `${this.prefix}stats`, from, to, Math.max(1, Math.ceil(ttlSeconds)), counter)) === 1;
+    const client = await this.ready();
+    return (await client.tqFlowReclaim(this.prefix + key, `${this.prefix}stats`, from, to, Math.max(1, Math.ceil(ttlSeconds)), counter)) === 1;
   }
 
   async unclaim(key: string, id: string): Promise<void> {
-    await this.ready();
-    await this.client.tqFlowUnclaim(this.prefix + key, id);
+    const client = await this.ready();
+    await client.tqFlowUnclaim(this.prefix + key, id);
   }
 
   /** Tokens are shown as stored at the last grant (a bucket refills lazily, on the next take). */
   async snapshot(): Promise<FlowSnapshot> {
-    await this.ready();
+    const client = await this.ready();
     const out: FlowSnapshot = { tokens: {}, running: {}, deduped: {}, claimed: 0 };
     let cursor = '0';
-    const now = Date.now();
+    // Lease expiries are the server's milliseconds (TIME), not this machine's.
+    const [seconds, micros] = await client.time();
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     do {
-      const [next, keys] = await this.client.scan(cursor, 'MATCH', `${this.prefix}*`, 'COUNT', 500);
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${this.prefix}*`, 'COUNT', 500);
       cursor = next;
       for (const full of keys) {
         const key = full.slice(this.prefix.length);
         if (key.startsWith('rate:')) {
-          const tokens = await this.client.hget(full, 't');
+          const tokens = await client.hget(full, 't');
           out.tokens[key.slice(5)] = Math.floor(Number(tokens ?? 0) * 100) / 100;
         } else if (key.startsWith('conc:')) {
-          out.running[key.slice(5)] = await this.client.zcount(full, now, '+inf');
+          out.running[key.slice(5)] = await client.zcount(full, now, '+inf');
         } else if (key.startsWith('dedup:')) out.claimed++;
       }
     } while (cursor !== '0');
-    const stats = await this.client.hgetall(`${this.prefix}stats`);
+    const stats = await client.hgetall(`${this.prefix}stats`);
     for (const [task, n] of Object.entries(stats)) out.deduped[task] = Number(n);
     return out;
   }
 
   async close(): Promise<void> {
-    this.client.disconnect();
+    this.closed = true;
+    this.connection.take()?.disconnect();
   }
 }
 

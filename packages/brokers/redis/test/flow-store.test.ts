@@ -1,12 +1,15 @@
 /**
  * The Redis flow store's rules, against real Redis: buckets refill at their rate and never
  * exceed their burst, leases are bounded and a renewal never brings back one that expired,
- * claims are held by one id and freed only by it.
+ * claims are held by one id and freed only by it; the running counts follow the server's clock,
+ * and an outage is logged once and survived.
  */
 import { randomUUID } from 'node:crypto';
+import { recordingLogger, waitFor } from '@tq/testing';
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { RedisFlowStore } from '../src/index.js';
+import { PrivateRedis } from './helpers.js';
 
 const URL = `${(process.env['TQ_REDIS_URL'] ?? 'redis://127.0.0.1:6379').replace(/\/\d*$/, '')}/10`;
 const prefix = `tqflowstore:${randomUUID().slice(0, 8)}:`;
@@ -48,6 +51,13 @@ describe('the Redis flow store', () => {
     await store.renewLeases([{ key: 'conc:t', holder: 'h3' }], 5000);
     expect(await redis.zscore(`${prefix}conc:t`, 'h3')).toBeNull();
     expect((await store.snapshot()).running['t']).toBe(2);
+    // Leases expire by the server's clock: a worker whose clock is an hour ahead counts them alike.
+    const skewed = vi.spyOn(Date, 'now').mockReturnValue(Date.now() + 3_600_000);
+    try {
+      expect((await store.snapshot()).running['t']).toBe(2);
+    } finally {
+      skewed.mockRestore();
+    }
   });
 
   it('lets one id hold a claim, counts the refused ones, and frees it only for that id', async () => {
@@ -70,5 +80,32 @@ describe('the Redis flow store', () => {
     // Three refusals (id2, id3, id5), two followed by a takeover (uncounted each).
     expect(snapshot.deduped['t']).toBe(1);
     expect(snapshot.claimed).toBe(1);
+  });
+});
+
+describe('the Redis flow store across a Redis restart', () => {
+  it('logs the outage once and its end, and grants again once Redis is back', async () => {
+    const server = new PrivateRedis();
+    await server.start();
+    const logger = recordingLogger();
+    const own = new RedisFlowStore(`${server.url}/0`, { prefix, logger });
+    try {
+      expect((await own.takeTokens('rate:r', 100, 5, 1)).granted).toBe(1);
+      await server.stop();
+      const lostLines = () => logger.lines.filter((l) => /flow store lost the connection to redis:\/\/127\.0\.0\.1:\d+\/0: ECONNREFUSED/.test(l.message));
+      // Asked while Redis is down: the call waits for the connection instead of failing.
+      const during = own.takeTokens('rate:r', 100, 5, 5);
+      await waitFor(() => lostLines().length > 0, { message: 'the outage to be logged' });
+      await server.start();
+      // The bucket is gone with the restart: a full burst again, once the connection is back.
+      expect((await during).granted).toBe(5);
+      const lost = lostLines();
+      expect(lost).toHaveLength(1);
+      expect(lost[0]!.level).toBe('warn');
+      expect(logger.lines.filter((l) => /flow store reconnected to/.test(l.message))).toHaveLength(1);
+    } finally {
+      await own.close();
+      await server.close();
+    }
   });
 });
