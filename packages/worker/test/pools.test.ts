@@ -265,6 +265,14 @@ describe.each(['process', 'thread'] as const)('jobs queued in %s children (worke
     expect(ids(await inspect.active())).toEqual(blockers.map((b) => b.id).sort());
     expect(ids(await inspect.reserved())).toEqual([queued.id]);
     expect(await inspect.queryTask(queued.id)).toEqual({ [worker.hostname]: { [queued.id]: ['reserved', expect.objectContaining({ id: queued.id })] } });
+    // Heartbeats count active tasks the same way (a receiver that connects asks for one at once).
+    const beats = new Collector<Record<string, unknown>>();
+    const receiver = await app.events.receiver({ 'worker-heartbeat': (e) => beats.push(e as unknown as Record<string, unknown>) });
+    try {
+      expect((await beats.atLeast(1))[0]!['active']).toBe(2);
+    } finally {
+      await receiver.close();
+    }
     for (const release of releases) writeFileSync(release, '');
     expect(await queued.get({ timeout: 20 })).toBe(3);
   });

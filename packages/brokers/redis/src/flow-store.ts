@@ -114,6 +114,8 @@ export class RedisFlowStore implements FlowStore {
     const logger = options.logger ?? silentLogger;
     this.connection = new LazyConnection(
       () => {
+        // Used again after close(): a new connection, watched as the first was.
+        this.closed = false;
         const client = createConnection({ endpoint, role: 'commands', maxRetriesPerRequest: 20, name: 'tq-flow' });
         client.defineCommand('tqFlowTake', { numberOfKeys: 1, lua: TAKE });
         client.defineCommand('tqFlowAcquire', { numberOfKeys: 1, lua: ACQUIRE });

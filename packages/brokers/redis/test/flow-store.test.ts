@@ -103,6 +103,14 @@ describe('the Redis flow store across a Redis restart', () => {
       expect(lost).toHaveLength(1);
       expect(lost[0]!.level).toBe('warn');
       expect(logger.lines.filter((l) => /flow store reconnected to/.test(l.message))).toHaveLength(1);
+      // Used again after close: a new connection, whose outages are logged too.
+      await own.close();
+      expect((await own.takeTokens('rate:r2', 100, 5, 1)).granted).toBe(1);
+      await server.stop();
+      const again = own.takeTokens('rate:r2', 100, 5, 1);
+      await waitFor(() => lostLines().length === 2, { message: 'the second outage to be logged' });
+      await server.start();
+      expect((await again).granted).toBe(1);
     } finally {
       await own.close();
       await server.close();

@@ -87,7 +87,10 @@ export function eventsStep(options: EventsStepOptions = {}): EventsStep {
   const workerFields = () => {
     let processed = 0;
     for (const n of worker!.totals.values()) processed += n;
-    return { freq: interval, active: worker!.active.size, processed, loadavg: loadAverage(), ...software };
+    // Started ones only, as `inspect active` lists them (not jobs queued in a pool child).
+    let active = 0;
+    for (const r of worker!.active.values()) if (r.workerPid !== null) active++;
+    return { freq: interval, active, processed, loadavg: loadAverage(), ...software };
   };
 
   const sendWorker = (type: 'worker-online' | 'worker-heartbeat' | 'worker-offline') => dispatcher?.send(type, workerFields()) ?? Promise.resolve();
@@ -172,8 +175,9 @@ export function eventsStep(options: EventsStepOptions = {}): EventsStep {
       for (const r of [...(early.scheduled?.() ?? []), ...(early.reserved?.() ?? [])]) received(r);
       for (const r of w.active.values()) {
         received(r);
-        // A job queued in a pool child is announced as started when its child starts it.
-        if (r.workerPid !== null) task('task-started', r);
+        // A job queued in a pool child too: it was handed over before this step listened, so
+        // its child was not asked to report its start.
+        task('task-started', r);
       }
       if (!options.withoutHeartbeat) {
         const stop = (stopHeart = new AbortController());
