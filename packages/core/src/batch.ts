@@ -10,8 +10,8 @@
  *
  * The body returns one value per call, in order; an Error in a slot fails that call only, and a
  * thrown error fails the whole batch. A call whose run ends while it waits (revoked with
- * terminate, a time limit, a cold shutdown) leaves its batch: the body never sees it. A batch never grows past the slots a worker has, so set
- * the worker's concurrency to at least `size`.
+ * terminate, a time limit, a cold shutdown) leaves its batch: the body never sees it. A batch
+ * never grows past the slots a worker has, so set the worker's concurrency to at least `size`.
  */
 import type { App } from './app.js';
 import type { TaskContext } from './context.js';

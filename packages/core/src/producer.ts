@@ -84,16 +84,9 @@ export class Producer {
       if (listening) await listening;
     }
     const broker = app.brokerIfReady() ?? (await app.getBroker());
-    if (this.declared.has(call.route.queue.name)) {
-      // Declared already (the usual case): the first attempt inline, no async step of its own.
-      try {
-        await this.publishOnce(broker, call, null);
-      } catch (err) {
-        await this.retryPublish(broker, call, null, this.retryPolicy(options), err);
-      }
-    } else {
-      await this.publishDeclared(broker, call, this.retryPolicy(options));
-    }
+    // Declared already (the usual case): straight to the publish, no extra step on the way.
+    if (this.declared.has(call.route.queue.name)) await this.publishWithRetry(broker, call, null, options);
+    else await this.publishDeclared(broker, call, options);
     this.sent(call);
     return call.id;
   }
@@ -133,7 +126,7 @@ export class Producer {
       fresh.add(queue);
       firsts.add(i);
     });
-    if (firsts.size > 0) await Promise.all([...firsts].map((i) => this.publishDeclared(broker, built[i]!, this.retryPolicy(calls[i]!.options ?? {}))));
+    if (firsts.size > 0) await Promise.all([...firsts].map((i) => this.publishDeclared(broker, built[i]!, calls[i]!.options ?? {})));
     // Then everything else in this turn. Calls sharing a batch share its promise, so one handler
     // per distinct promise finds the ones to retry.
     const attempts = new Map<Promise<void>, number[]>();
@@ -162,7 +155,7 @@ export class Producer {
       ),
     );
     failed.sort((a, b) => a - b);
-    for (const i of failed) await this.publishDeclared(broker, built[i]!, this.retryPolicy(calls[i]!.options ?? {}));
+    for (const i of failed) await this.publishDeclared(broker, built[i]!, calls[i]!.options ?? {});
     for (const b of built) this.sent(b);
     return built.map((b) => b.id);
   }
@@ -305,17 +298,17 @@ export class Producer {
    * Calls racing to a queue not declared yet wait for the first one instead of each declaring it
    * (which would also keep every one of them off the broker's fast path).
    */
-  private async publishDeclared(broker: Broker, call: BuiltCall, policy: Required<PublishRetryPolicy> | null): Promise<void> {
+  private async publishDeclared(broker: Broker, call: BuiltCall, options: ApplyOptions): Promise<void> {
     const queue = call.route.queue;
     if (!this.declared.has(queue.name)) {
       const pending = this.declaring.get(queue.name);
       if (pending) await pending.catch(() => undefined);
     }
     if (this.declared.has(queue.name)) {
-      await this.publishWithRetry(broker, call, null, policy);
+      await this.publishWithRetry(broker, call, null, options);
       return;
     }
-    const first = this.publishWithRetry(broker, call, queue, policy);
+    const first = this.publishWithRetry(broker, call, queue, options);
     this.declaring.set(queue.name, first);
     try {
       await first;
@@ -325,11 +318,12 @@ export class Producer {
     }
   }
 
-  private async publishWithRetry(broker: Broker, call: BuiltCall, declare: QueueDeclaration | null, policy: Required<PublishRetryPolicy> | null): Promise<void> {
+  /** Publish once; only after a failure is the call's retry policy worked out and followed. */
+  private async publishWithRetry(broker: Broker, call: BuiltCall, declare: QueueDeclaration | null, options: ApplyOptions): Promise<void> {
     try {
       await this.publishOnce(broker, call, declare);
     } catch (err) {
-      await this.retryPublish(broker, call, declare, policy, err);
+      await this.retryPublish(broker, call, declare, this.retryPolicy(options), err);
     }
   }
 

@@ -17,6 +17,7 @@ export class Request implements RequestInfo, PoolJob {
   settled = false;
   /** Acknowledged when it started (not acksLate): counts against `-O fair`'s free slots. */
   ackedAtStart = false;
+  /** The pool process that started it; null before (in the worker, or queued in a pool child). */
   workerPid: number | null = null;
   /** Epoch ms of the ETA, for held requests. */
   eta: number | null = null;
@@ -44,6 +45,11 @@ export class Request implements RequestInfo, PoolJob {
 
   get raw(): RawMessage {
     return this.delivery.message;
+  }
+
+  /** Whether the pool started it (Celery's "accepted"): a job queued in a pool child has not. */
+  get started(): boolean {
+    return this.workerPid !== null;
   }
 
   /** The pool started it: at once in the async pool, when its child starts it in a process or thread pool. */

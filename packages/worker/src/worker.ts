@@ -669,6 +669,16 @@ export class Worker {
     return [...(this.ready.slice(this.readyHead) as Request[]), ...this.rateLimiter.requests(), ...this.flow.requests()];
   }
 
+  /** Requests the pool started (Celery's active requests). `active` also holds jobs queued in a pool child. */
+  running(): Request[] {
+    return [...this.active.values()].filter((r) => r.started);
+  }
+
+  /** Jobs handed to a pool child that has not started them (`workerPoolWindow` above 1): reserved, to Celery. */
+  queuedInPool(): Request[] {
+    return [...this.active.values()].filter((r) => !r.started);
+  }
+
   /** Requests held until their ETA (Celery's "scheduled"). */
   scheduled(): Request[] {
     return [...this.held];
@@ -684,7 +694,7 @@ export class Worker {
         // Handed to a pool child but not started (queued there, workerPoolWindow > 1): asked back.
         // Announced when it comes back unstarted (see finish); if its child started it first, it runs.
         const queued = this.active.get(id);
-        if (queued && queued.workerPid === null) this.pool.withdraw?.(queued, new TaskRevokedError('revoked'));
+        if (queued && !queued.started) this.pool.withdraw?.(queued, new TaskRevokedError('revoked'));
         continue;
       }
       const running = this.active.get(id);
@@ -708,7 +718,7 @@ export class Worker {
   find(id: string): { state: 'active' | 'reserved' | 'scheduled'; request: Request } | null {
     const running = this.active.get(id);
     // Handed to a pool child that has not started it (queued there): reserved, as in inspect.
-    if (running) return { state: running.workerPid === null ? 'reserved' : 'active', request: running };
+    if (running) return { state: running.started ? 'active' : 'reserved', request: running };
     for (const request of this.held) if (request.id === id) return { state: 'scheduled', request };
     for (const request of this.reserved()) if (request.id === id) return { state: 'reserved', request };
     return null;

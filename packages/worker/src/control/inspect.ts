@@ -19,10 +19,9 @@ const DEFAULT_TASK_INFO_ITEMS = ['exchange', 'routing_key', 'rate_limit'];
 export function registerInspectCommands(worker: Worker): void {
   const { pidbox, app } = worker;
   pidbox.register('ping', () => ({ ok: 'pong' }));
-  // As in Celery, active means started by the pool: a job queued in a pool child (workerPoolWindow
-  // above 1) is reserved until its child starts it.
-  pidbox.register('active', (args) => [...worker.active.values()].filter((r) => r.workerPid !== null).map((r) => requestDict(r, worker.hostname, args['safe'] === true)));
-  pidbox.register('reserved', () => [...[...worker.active.values()].filter((r) => r.workerPid === null), ...worker.reserved()].map((r) => requestDict(r, worker.hostname)));
+  // As in Celery, active means started by the pool: a job queued in a pool child is reserved.
+  pidbox.register('active', (args) => worker.running().map((r) => requestDict(r, worker.hostname, args['safe'] === true)));
+  pidbox.register('reserved', () => [...worker.queuedInPool(), ...worker.reserved()].map((r) => requestDict(r, worker.hostname)));
   pidbox.register('scheduled', () =>
     worker.scheduled().map((r) => ({
       eta: r.message.headers.eta,

@@ -88,9 +88,7 @@ export function eventsStep(options: EventsStepOptions = {}): EventsStep {
     let processed = 0;
     for (const n of worker!.totals.values()) processed += n;
     // Started ones only, as `inspect active` lists them (not jobs queued in a pool child).
-    let active = 0;
-    for (const r of worker!.active.values()) if (r.workerPid !== null) active++;
-    return { freq: interval, active, processed, loadavg: loadAverage(), ...software };
+    return { freq: interval, active: worker!.running().length, processed, loadavg: loadAverage(), ...software };
   };
 
   const sendWorker = (type: 'worker-online' | 'worker-heartbeat' | 'worker-offline') => dispatcher?.send(type, workerFields()) ?? Promise.resolve();
