@@ -9,17 +9,73 @@ import { BackendError, EncodeError, TimeoutError } from '../errors.js';
 import type { BackendCapabilities, ChordPart, ResultBackend, StoreOptions, WaitOptions } from '../result-backend.js';
 import { SUCCESS, isReady } from '../states.js';
 
-interface Entry {
-  /** The meta without its result, which is kept encoded beside it. */
-  meta: ResultMeta;
-  result: Stored;
+/**
+ * One stored result, flat. A plain result costs this object and its date string; the meta's other
+ * fields are kept as kombu JSON text only when a result has them. Every result stays until it
+ * expires, so this is what `memory://` costs per task (docs/performance.md).
+ */
+interface Entry extends Kept {
   status: string;
+  traceback: string | null;
+  dateDone: string | null;
+  /** children, group and parent ids, `result_extended` fields and any extra field, as JSON; null when there are none. */
+  rest: string | null;
+}
+
+/**
+ * A value kept as kombu JSON text, as a networked backend keeps it, so that a value which could
+ * not be stored in Redis fails here too and callers never share objects with the store.
+ * Primitives are their own JSON round trip and are kept as they are.
+ */
+interface Kept {
+  value: unknown;
+  encoded: boolean;
   expiresAt: number | null;
 }
 
-function metaOf(entry: Entry): ResultMeta {
-  return { ...entry.meta, result: decodeResult(entry.result) };
+/** The fields every meta has, which an entry keeps in its own slots. */
+const OWN_FIELDS = new Set(['status', 'result', 'traceback', 'date_done', 'task_id']);
+
+function restOf(meta: ResultMeta): string | null {
+  let rest: Record<string, unknown> | null = null;
+  for (const key in meta) {
+    const value = meta[key];
+    if (OWN_FIELDS.has(key) || value === undefined || (key === 'children' && Array.isArray(value) && value.length === 0)) continue;
+    (rest ??= {})[key] = value;
+  }
+  return rest === null ? null : encode(meta.task_id, rest, 'meta');
 }
+
+/** A new meta in Celery's key order (task_id last), sharing nothing with the entry. */
+function metaOf(taskId: string, entry: Entry): ResultMeta {
+  const { status, traceback, dateDone: date_done } = entry;
+  const result = valueOf(entry);
+  if (entry.rest === null) return { status, result, traceback, children: [], date_done, task_id: taskId };
+  return { status, result, traceback, children: [], date_done, ...(pyJsonLoads(entry.rest) as object), task_id: taskId };
+}
+
+function isPrimitive(value: unknown): boolean {
+  return value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
+}
+
+function encode(taskId: string, value: unknown, what = 'result'): string {
+  try {
+    return pyJsonDumps(value);
+  } catch (err) {
+    throw new EncodeError(`the ${what} of task ${taskId} cannot be stored as JSON: ${(err as Error).message}`, err);
+  }
+}
+
+function keep(taskId: string, value: unknown, expiresAt: number | null): Kept {
+  return isPrimitive(value) ? { value, encoded: false, expiresAt } : { value: encode(taskId, value), encoded: true, expiresAt };
+}
+
+function valueOf(kept: Kept): unknown {
+  return kept.encoded ? pyJsonLoads(kept.value as string) : kept.value;
+}
+
+/** Expired results are dropped as new ones arrive, at most this often (reads skip them sooner). */
+const SWEEP_INTERVAL_MS = 60_000;
 
 type Waiters = Map<string, PendingWait | PendingWait[]>;
 
@@ -72,34 +128,10 @@ class PendingWait {
   }
 }
 
-/**
- * Results are kept as kombu JSON text, as a networked backend keeps them, so that a result which
- * could not be stored in Redis fails here too and callers never share objects with the store.
- * Primitives are their own JSON round trip and are kept as they are.
- */
-type Stored = { value: unknown } | { json: string };
-
-function isPrimitive(value: unknown): boolean {
-  return value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
-}
-
-function encodeResult(taskId: string, value: unknown): Stored {
-  if (isPrimitive(value)) return { value };
-  try {
-    return { json: pyJsonDumps(value) };
-  } catch (err) {
-    throw new EncodeError(`the result of task ${taskId} cannot be stored as JSON: ${(err as Error).message}`, err);
-  }
-}
-
-function decodeResult(stored: Stored): unknown {
-  return 'json' in stored ? pyJsonLoads(stored.json) : stored.value;
-}
-
 export interface MemoryBackendOptions {
   /** Default seconds to keep results (Celery's `result_expires`, 1 day). null keeps them forever. */
   expires?: number | null;
-  /** Epoch milliseconds for the expiry of `compareAndSet` values (beat's lease). Default `Date.now`; tests pass a manual clock's. */
+  /** Epoch milliseconds for the expiry of results and of `compareAndSet` values (beat's lease). Default `Date.now`; tests pass a manual clock's. */
   now?: () => number;
 }
 
@@ -108,66 +140,89 @@ export class MemoryBackend implements ResultBackend {
   readonly capabilities: BackendCapabilities = { chordCounter: true, nativeWait: true, persistent: false };
 
   private readonly results = new Map<string, Entry>();
-  private readonly groups = new Map<string, Entry>();
+  private readonly groups = new Map<string, Kept>();
   private readonly waiters: Waiters = new Map();
   private readonly chords = new Map<string, { size: number | null; extra: number; parts: ChordPart[] }>();
   private readonly defaultExpires: number | null;
   private readonly values = new Map<string, { value: string; expiresAt: number | null }>();
   private readonly now: () => number;
+  private sweepAt: number;
 
   constructor(options: MemoryBackendOptions = {}) {
     this.now = options.now ?? Date.now;
     this.defaultExpires = options.expires === undefined ? 86400 : options.expires;
+    this.sweepAt = this.now() + SWEEP_INTERVAL_MS;
   }
 
   async connect(): Promise<void> {}
 
-  private expiry(options?: StoreOptions): number | null {
+  private expiry(now: number, options?: StoreOptions): number | null {
     const seconds = options?.expires === undefined || options.expires === null ? this.defaultExpires : options.expires;
-    return seconds === null || seconds <= 0 ? null : Date.now() + seconds * 1000;
+    return seconds === null || seconds <= 0 ? null : now + seconds * 1000;
   }
 
-  private live(map: Map<string, Entry>, key: string): Entry | undefined {
+  private live<T extends Kept>(map: Map<string, T>, key: string): T | undefined {
     const entry = map.get(key);
-    if (entry && entry.expiresAt !== null && entry.expiresAt <= Date.now()) {
+    if (entry && entry.expiresAt !== null && entry.expiresAt <= this.now()) {
       map.delete(key);
       return undefined;
     }
     return entry;
   }
 
+  /** Drops what has expired, so results nobody reads again do not stay for the life of the process. */
+  private sweep(now: number): void {
+    if (now < this.sweepAt) return;
+    this.sweepAt = now + SWEEP_INTERVAL_MS;
+    for (const map of [this.results, this.groups] as Map<string, Kept>[]) {
+      for (const [key, entry] of map) if (entry.expiresAt !== null && entry.expiresAt <= now) map.delete(key);
+    }
+  }
+
   async store(meta: ResultMeta, options?: StoreOptions): Promise<void> {
-    const current = this.live(this.results, meta.task_id);
+    const taskId = meta.task_id;
+    const current = this.live(this.results, taskId);
     if (current?.status === SUCCESS) return;
-    const entry: Entry = { meta, result: encodeResult(meta.task_id, meta.result), status: meta.status, expiresAt: this.expiry(options) };
-    this.results.set(meta.task_id, entry);
+    const now = this.now();
+    this.sweep(now);
+    const encoded = !isPrimitive(meta.result);
+    const entry: Entry = {
+      status: meta.status,
+      value: encoded ? encode(taskId, meta.result) : meta.result,
+      encoded,
+      traceback: meta.traceback ?? null,
+      dateDone: meta.date_done ?? null,
+      rest: restOf(meta),
+      expiresAt: this.expiry(now, options),
+    };
+    this.results.set(taskId, entry);
     if (isReady(meta.status)) {
-      const waiters = this.waiters.get(meta.task_id);
+      const waiters = this.waiters.get(taskId);
       if (waiters) {
-        this.waiters.delete(meta.task_id);
-        if (Array.isArray(waiters)) for (const waiter of waiters) waiter.resolve(metaOf(entry));
-        else waiters.resolve(metaOf(entry));
+        this.waiters.delete(taskId);
+        if (Array.isArray(waiters)) for (const waiter of waiters) waiter.resolve(metaOf(taskId, entry));
+        else waiters.resolve(metaOf(taskId, entry));
       }
     }
   }
 
   async get(taskId: string): Promise<ResultMeta | null> {
     const entry = this.live(this.results, taskId);
-    return entry ? metaOf(entry) : null;
+    return entry ? metaOf(taskId, entry) : null;
   }
 
   async getMany(taskIds: readonly string[]): Promise<Map<string, ResultMeta>> {
     const out = new Map<string, ResultMeta>();
     for (const id of taskIds) {
       const entry = this.live(this.results, id);
-      if (entry) out.set(id, metaOf(entry));
+      if (entry) out.set(id, metaOf(id, entry));
     }
     return out;
   }
 
   waitFor(taskId: string, options: WaitOptions = {}): Promise<ResultMeta> {
     const entry = this.live(this.results, taskId);
-    if (entry && isReady(entry.status)) return Promise.resolve(metaOf(entry));
+    if (entry && isReady(entry.status)) return Promise.resolve(metaOf(taskId, entry));
     return new Promise<ResultMeta>((resolve, reject) => {
       const wait = new PendingWait(this.waiters, taskId, resolve, reject, options);
       const current = this.waiters.get(taskId);
@@ -182,13 +237,12 @@ export class MemoryBackend implements ResultBackend {
   }
 
   async saveGroup(groupId: string, result: unknown, options?: StoreOptions): Promise<void> {
-    const meta: ResultMeta = { status: SUCCESS, result: null, traceback: null, children: [], date_done: null, task_id: groupId };
-    this.groups.set(groupId, { meta, result: encodeResult(groupId, result), status: SUCCESS, expiresAt: this.expiry(options) });
+    this.groups.set(groupId, keep(groupId, result, this.expiry(this.now(), options)));
   }
 
   async restoreGroup(groupId: string): Promise<unknown | null> {
     const entry = this.live(this.groups, groupId);
-    return entry ? decodeResult(entry.result) : null;
+    return entry ? valueOf(entry) : null;
   }
 
   async deleteGroup(groupId: string): Promise<void> {
@@ -214,7 +268,7 @@ export class MemoryBackend implements ResultBackend {
 
   async chordPartReturn(groupId: string, part: ChordPart, size?: number): Promise<ChordPart[] | null> {
     const chord = this.chord(groupId);
-    const stored = { ...part, result: decodeResult(encodeResult(part.taskId, part.result)) };
+    const stored = { ...part, result: valueOf(keep(part.taskId, part.result, null)) };
     // A header task that runs twice (redelivered after a lost ack) is counted once.
     const previous = chord.parts.findIndex((p) => p.taskId === part.taskId);
     if (previous === -1) chord.parts.push(stored);

@@ -1,0 +1,55 @@
+/**
+ * What the memory:// result backend does beyond the conformance suite (which runs in
+ * @tq/testing): it lets go of expired results nobody reads, and what it hands out is the caller's.
+ */
+import { createResultMeta } from '@tq/protocol';
+import { describe, expect, it } from 'vitest';
+import { ManualClock, MemoryBackend } from '../src/index.js';
+
+function success(taskId: string, result: unknown, extra: Partial<Parameters<typeof createResultMeta>[0]> = {}) {
+  return createResultMeta({ taskId, status: 'SUCCESS', result, dateDone: new Date(), ...extra });
+}
+
+describe('MemoryBackend', () => {
+  it('drops expired results that are never read, within a minute of their expiry', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 1));
+    const backend = new MemoryBackend({ now: () => clock.now(), expires: 10 });
+    for (let i = 0; i < 100; i++) await backend.store(success(`old-${i}`, i));
+    await backend.saveGroup('old-group', [['old-0', null]]);
+    await backend.store(success('kept', 'long'), { expires: 3600 });
+    expect(backend.size()).toBe(101);
+
+    await clock.advance(61_000);
+    await backend.store(success('new', 1));
+    expect(backend.size()).toBe(2);
+    expect(await backend.get('kept')).toMatchObject({ status: 'SUCCESS', result: 'long' });
+    expect(await backend.restoreGroup('old-group')).toBeNull();
+  });
+
+  it('reads back every meta field in Celery key order, and shares no object with the store', async () => {
+    const backend = new MemoryBackend();
+    const children = [[['child-1', null], null]];
+    const extended = { name: 'tasks.add', args: [1, 2], kwargs: { z: 3 }, worker: 'w@h', retries: 0, queue: 'celery' };
+    await backend.store(success('t1', { sum: [3] }, { children, groupId: 'g1', parentId: 'p1', extended }));
+
+    const got = await backend.get('t1');
+    expect(got).toEqual({ ...success('t1', { sum: [3] }, { children, groupId: 'g1', parentId: 'p1', extended }), date_done: got?.date_done });
+    expect(Object.keys(got ?? {})).toEqual(Object.keys(success('t1', null, { children, groupId: 'g1', parentId: 'p1', extended })));
+
+    (got?.result as { sum: number[] }).sum.push(4);
+    got?.children.push('changed');
+    (got?.args as unknown[]).push('changed');
+    const again = await backend.get('t1');
+    expect(again?.result).toEqual({ sum: [3] });
+    expect(again?.children).toEqual(children);
+    expect(again?.args).toEqual([1, 2]);
+  });
+
+  it('keeps a plain result with its own fields only', async () => {
+    const backend = new MemoryBackend();
+    await backend.store(success('plain', 7));
+    const got = await backend.get('plain');
+    expect(Object.keys(got ?? {})).toEqual(['status', 'result', 'traceback', 'children', 'date_done', 'task_id']);
+    expect(got).toMatchObject({ status: 'SUCCESS', result: 7, traceback: null, children: [], task_id: 'plain' });
+  });
+});
