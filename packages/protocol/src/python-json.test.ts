@@ -71,4 +71,21 @@ describe('pyJsonDumps writes what Python json.dumps writes', () => {
     expect(() => pyJsonDumps(loop)).toThrow(/circular/);
     expect(() => pyJsonDumps(Symbol('x'))).toThrow(TypeError);
   });
+
+  it('finds a cycle however deep it starts and whatever it goes through, and accepts shared values', () => {
+    let deep: Record<string, unknown> = {};
+    const root = deep;
+    for (let i = 0; i < 100; i++) deep = (deep['next'] = [{}])[0] as Record<string, unknown>;
+    expect(pyJsonDumps(root)).toMatch(/^(\{"next": \[){100}\{\}/);
+    deep['back'] = [root];
+    expect(() => pyJsonDumps(root)).toThrow(/circular/);
+    const list: unknown[] = [1];
+    list.push(new Map([['again', list]]));
+    expect(() => pyJsonDumps(list)).toThrow(/circular/);
+
+    const shared = { v: [1] };
+    let nested: unknown = { a: shared, b: [shared, shared] };
+    for (let i = 0; i < 60; i++) nested = [nested, shared];
+    expect(pyJsonDumps(nested).match(/"v": \[1\]/g)).toHaveLength(63);
+  });
 });

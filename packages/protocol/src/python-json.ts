@@ -71,10 +71,29 @@ const NULL_EMBED = '{"callbacks": null, "errbacks": null, "chain": null, "chord"
 
 function isNullEmbed(value: object): boolean {
   const v = value as Record<string, unknown>;
-  return v['callbacks'] === null && v['errbacks'] === null && v['chain'] === null && v['chord'] === null && Object.keys(v).length === 4;
+  if (v['callbacks'] !== null || v['errbacks'] !== null || v['chain'] !== null || v['chord'] !== null) return false;
+  let keys = 0;
+  for (const key in v) if (Object.prototype.hasOwnProperty.call(v, key)) keys++;
+  return keys === 4;
 }
 
-function encodeValue(value: unknown, seen: Set<object>): string {
+/**
+ * Containers nested deeper than this are tracked to detect a cycle. Shallower ones are not: a
+ * cycle always reaches this depth, and repeats an object below it, while most values never get
+ * there (a Set per call would cost an allocation and two hash operations per container).
+ */
+const CYCLE_DEPTH = 32;
+
+/** `seen` holds the containers on the path from CYCLE_DEPTH down, made when the path gets there. */
+function enter(value: object, depth: number, seen: Set<object> | null): Set<object> | null {
+  if (depth < CYCLE_DEPTH) return null;
+  if (seen === null) seen = new Set();
+  else if (seen.has(value)) throw new TypeError('cannot encode a circular structure as JSON');
+  seen.add(value);
+  return seen;
+}
+
+function encodeValue(value: unknown, depth: number, seen: Set<object> | null): string {
   switch (typeof value) {
     case 'string':
       return pyJsonString(value);
@@ -93,14 +112,13 @@ function encodeValue(value: unknown, seen: Set<object>): string {
   }
   if (value === null) return 'null';
   if (Array.isArray(value)) {
-    if (seen.has(value)) throw new TypeError('cannot encode a circular structure as JSON');
-    seen.add(value);
+    const path = enter(value, depth, seen);
     let out = '[';
     for (let i = 0; i < value.length; i++) {
       if (i > 0) out += ', ';
-      out += encodeValue(value[i], seen);
+      out += encodeValue(value[i], depth + 1, path);
     }
-    seen.delete(value);
+    path?.delete(value);
     return `${out}]`;
   }
   if (value instanceof Date) {
@@ -119,13 +137,12 @@ function encodeValue(value: unknown, seen: Set<object>): string {
   if (value instanceof PyUUID) {
     return wrap('uuid', `{"hex": ${pyJsonString(value.hex)}, "version": ${value.version === null ? 'null' : value.version}}`);
   }
-  if (value instanceof Map) return encodeValue(Object.fromEntries(value), seen);
-  if (value instanceof Set) return encodeValue([...value], seen);
+  if (value instanceof Map) return encodeValue(Object.fromEntries(value), depth, seen);
+  if (value instanceof Set) return encodeValue([...value], depth, seen);
   const toJSON = (value as { toJSON?: () => unknown }).toJSON;
-  if (typeof toJSON === 'function') return encodeValue(toJSON.call(value), seen);
+  if (typeof toJSON === 'function') return encodeValue(toJSON.call(value), depth, seen);
   if ('chord' in value && isNullEmbed(value)) return NULL_EMBED;
-  if (seen.has(value)) throw new TypeError('cannot encode a circular structure as JSON');
-  seen.add(value);
+  const path = enter(value, depth, seen);
   let out = '{';
   let first = true;
   for (const key in value) {
@@ -134,15 +151,15 @@ function encodeValue(value: unknown, seen: Set<object>): string {
     if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
     if (!first) out += ', ';
     first = false;
-    out += `${pyJsonString(key)}: ${encodeValue(v, seen)}`;
+    out += `${pyJsonString(key)}: ${encodeValue(v, depth + 1, path)}`;
   }
-  seen.delete(value);
+  path?.delete(value);
   return `${out}}`;
 }
 
 /** Serialize like kombu's `json.dumps`. Throws TypeError for values JSON cannot carry. */
 export function pyJsonDumps(value: unknown): string {
-  return encodeValue(value, new Set());
+  return encodeValue(value, 0, null);
 }
 
 const TYPE_KEY = '"__type__"';
@@ -188,8 +205,7 @@ function reviver(this: unknown, _key: string, value: unknown): unknown {
     return Number(value.slice(SPECIAL_NUMBER.length));
   }
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    const keys = Object.keys(value);
-    if (keys.length === 2 && '__type__' in value && '__value__' in value) {
+    if ('__type__' in value && '__value__' in value && Object.keys(value).length === 2) {
       const { __type__: type, __value__: raw } = value as { __type__: unknown; __value__: unknown };
       return reviveTyped(type, raw);
     }
