@@ -181,8 +181,10 @@ export class MemoryBackend implements ResultBackend {
 
   async store(meta: ResultMeta, options?: StoreOptions): Promise<void> {
     const taskId = meta.task_id;
-    const current = this.live(this.results, taskId);
-    if (current?.status === SUCCESS) return;
+    // Someone waiting means no ready result is stored yet (storing one wakes and removes its
+    // waiters), so the usual store needs no lookup in the (large) results map first.
+    const waiters = this.waiters.get(taskId);
+    if (waiters === undefined && this.live(this.results, taskId)?.status === SUCCESS) return;
     const now = this.now();
     this.sweep(now);
     const encoded = !isPrimitive(meta.result);
@@ -197,7 +199,6 @@ export class MemoryBackend implements ResultBackend {
     };
     this.results.set(taskId, entry);
     if (isReady(meta.status)) {
-      const waiters = this.waiters.get(taskId);
       if (waiters) {
         this.waiters.delete(taskId);
         if (Array.isArray(waiters)) for (const waiter of waiters) waiter.resolve(metaOf(taskId, entry));
