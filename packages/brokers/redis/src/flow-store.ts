@@ -190,15 +190,17 @@ export class RedisFlowStore implements FlowStore {
     do {
       const [next, keys] = await client.scan(cursor, 'MATCH', `${this.prefix}*`, 'COUNT', 500);
       cursor = next;
+      // A page's reads are sent together: one round trip per page, not one per key.
+      const reads: Promise<void>[] = [];
       for (const full of keys) {
         const key = full.slice(this.prefix.length);
         if (key.startsWith('rate:')) {
-          const tokens = await client.hget(full, 't');
-          out.tokens[key.slice(5)] = Math.floor(Number(tokens ?? 0) * 100) / 100;
+          reads.push(client.hget(full, 't').then((tokens) => void (out.tokens[key.slice(5)] = Math.floor(Number(tokens ?? 0) * 100) / 100)));
         } else if (key.startsWith('conc:')) {
-          out.running[key.slice(5)] = await client.zcount(full, now, '+inf');
+          reads.push(client.zcount(full, now, '+inf').then((n) => void (out.running[key.slice(5)] = n)));
         } else if (key.startsWith('dedup:')) out.claimed++;
       }
+      await Promise.all(reads);
     } while (cursor !== '0');
     const stats = await client.hgetall(`${this.prefix}stats`);
     for (const [task, n] of Object.entries(stats)) out.deduped[task] = Number(n);

@@ -81,6 +81,22 @@ describe('the Redis flow store', () => {
     expect(snapshot.deduped['t']).toBe(1);
     expect(snapshot.claimed).toBe(1);
   });
+
+  it('reports every bucket and lease of many tasks, over several SCAN pages', async () => {
+    const many = new RedisFlowStore(URL, { prefix: `${prefix}many:` });
+    try {
+      await Promise.all(Array.from({ length: 600 }, (_, i) => many.takeTokens(`rate:r${i}`, 1, 5, 2)));
+      await Promise.all(Array.from({ length: 600 }, (_, i) => many.acquireLeases(`conc:c${i}`, ['a', 'b', 'c'].slice(0, 1 + (i % 3)), 5, 5000)));
+      const snapshot = await many.snapshot();
+      expect(Object.keys(snapshot.tokens)).toHaveLength(600);
+      expect(snapshot.tokens['r599']).toBe(3);
+      expect(Object.keys(snapshot.running)).toHaveLength(600);
+      expect(snapshot.running['c0']).toBe(1);
+      expect(snapshot.running['c599']).toBe(3);
+    } finally {
+      await many.close();
+    }
+  });
 });
 
 describe('the Redis flow store across a Redis restart', () => {
