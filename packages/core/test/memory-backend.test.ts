@@ -23,6 +23,7 @@ describe('MemoryBackend', () => {
     await backend.store(success('new', 1));
     expect(backend.size()).toBe(2);
     expect(await backend.get('kept')).toMatchObject({ status: 'SUCCESS', result: 'long' });
+    expect((backend as unknown as { groups: Map<string, unknown> }).groups.size).toBe(0);
     expect(await backend.restoreGroup('old-group')).toBeNull();
   });
 
@@ -41,8 +42,32 @@ describe('MemoryBackend', () => {
     (got?.args as unknown[]).push('changed');
     const again = await backend.get('t1');
     expect(again?.result).toEqual({ sum: [3] });
-    expect(again?.children).toEqual(children);
+    expect(again?.children).toEqual([[['child-1', null], null]]);
     expect(again?.args).toEqual([1, 2]);
+  });
+
+  it('refuses, before keeping anything, a meta that could not be read back, and wakes its waiter later', async () => {
+    const backend = new MemoryBackend();
+    const waiting = backend.waitFor('t2', { timeout: 5 });
+    const unreadable = { __type__: 'pickle', __value__: 'x' };
+    const extended = { name: 'tasks.f', args: [() => 1], kwargs: {}, worker: null, retries: 0, queue: null };
+    await expect(backend.store(success('t2', unreadable))).rejects.toThrow(/result of task t2 cannot be stored as JSON.*__type__/);
+    await expect(backend.store(success('t2', 1, { extended: { ...extended, args: [unreadable] } }))).rejects.toThrow(/meta of task t2 cannot be stored/);
+    await expect(backend.store(success('t2', 1, { extended }))).rejects.toThrow(/meta of task t2 cannot be stored/);
+    expect(await backend.get('t2')).toBeNull();
+    await backend.store(success('t2', 'fine'));
+    expect((await waiting).result).toBe('fine');
+  });
+
+  it('never replaces a SUCCESS, whether or not someone waits, and after a wait that timed out', async () => {
+    const backend = new MemoryBackend();
+    const timedOut = await backend.waitFor('t3', { timeout: 0.01 }).catch((e: unknown) => e);
+    expect(timedOut).toBeInstanceOf(Error);
+    const first = backend.waitFor('t3');
+    await backend.store(success('t3', 'first'));
+    await backend.store(createResultMeta({ taskId: 't3', status: 'FAILURE', result: null, dateDone: new Date() }));
+    expect((await first).result).toBe('first');
+    expect((await backend.get('t3'))?.status).toBe('SUCCESS');
   });
 
   it('keeps a plain result with its own fields only', async () => {

@@ -113,6 +113,20 @@ export function runBackendConformance(options: BackendConformanceOptions): void 
       expect(isTqError(error, 'TIMEOUT')).toBe(true);
     });
 
+    it('ends a wait when its signal aborts, and at once when it was aborted before the wait', async () => {
+      const backend = await open();
+      const controller = new AbortController();
+      const waiting = backend.waitFor(uniqueName('never'), { timeout: 30, signal: controller.signal }).catch((e: unknown) => e);
+      controller.abort(new Error('stop waiting'));
+      expect(((await waiting) as Error).message).toBe('stop waiting');
+      const early = await backend.waitFor(uniqueName('never'), { timeout: 30, signal: AbortSignal.abort(new Error('too late')) }).catch((e: unknown) => e);
+      expect((early as Error).message).toBe('too late');
+      // The backend is still usable after both.
+      const id = uniqueName('task');
+      await backend.store(meta(id, 'SUCCESS', 5));
+      expect((await backend.waitFor(id, { timeout: timeout / 1000 })).result).toBe(5);
+    });
+
     it('reads many results in one call', async () => {
       const backend = await open();
       const ids = [uniqueName('a'), uniqueName('b'), uniqueName('missing')];

@@ -58,9 +58,16 @@ function isPrimitive(value: unknown): boolean {
   return value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
 }
 
+/**
+ * kombu JSON text for a stored value. Text with a `__type__` key is read back once here, so that a
+ * value whose reading would fail (an unknown `__type__`) is refused by `store`, before anything is
+ * kept, rather than failing every later `get` and the waiters.
+ */
 function encode(taskId: string, value: unknown, what = 'result'): string {
   try {
-    return pyJsonDumps(value);
+    const text = pyJsonDumps(value);
+    if (text.includes('"__type__"')) pyJsonLoads(text);
+    return text;
   } catch (err) {
     throw new EncodeError(`the ${what} of task ${taskId} cannot be stored as JSON: ${(err as Error).message}`, err);
   }
@@ -98,7 +105,9 @@ class PendingWait {
     this.signal = options.signal;
     if (this.signal) {
       this.onAbort = () => this.reject(this.signal?.reason ?? new Error('aborted'));
-      this.signal.addEventListener('abort', this.onAbort, { once: true });
+      // Aborted already: the 'abort' event has been and gone.
+      if (this.signal.aborted) queueMicrotask(this.onAbort);
+      else this.signal.addEventListener('abort', this.onAbort, { once: true });
     }
   }
 
