@@ -27,6 +27,24 @@ describe('MemoryBackend', () => {
     expect(await backend.restoreGroup('old-group')).toBeNull();
   });
 
+  it('sweeps expired results from among longer-lived and never-expiring ones', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 1));
+    const backend = new MemoryBackend({ now: () => clock.now(), expires: 100 });
+    await backend.store(success('forever', 1), { expires: 0 });
+    await backend.store(success('hour', 1), { expires: 3600 });
+    for (let i = 0; i < 10; i++) await backend.store(success(`early-${i}`, i));
+    await clock.advance(50_000);
+    for (let i = 0; i < 10; i++) await backend.store(success(`late-${i}`, i));
+    await clock.advance(61_000);
+    await backend.store(success('now', 1));
+    // The early ten expired at 100 s; the late ten (expiring at 150 s) and the long-lived two stay.
+    expect(backend.size()).toBe(13);
+    expect(await backend.get('forever')).not.toBeNull();
+    await clock.advance(3600_000);
+    await backend.store(success('later', 1));
+    expect(backend.size()).toBe(2);
+  });
+
   it('reads back every meta field in Celery key order, and shares no object with the store', async () => {
     const backend = new MemoryBackend();
     const children = [[['child-1', null], null]];

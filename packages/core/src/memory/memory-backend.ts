@@ -179,12 +179,22 @@ export class MemoryBackend implements ResultBackend {
     return entry;
   }
 
-  /** Drops what has expired, so results nobody reads again do not stay for the life of the process. */
+  /**
+   * Drops what has expired, so results nobody reads again do not stay for the life of the process.
+   * Maps keep insertion order, and most entries have the default lifetime, so the oldest come
+   * first: the walk stops at the first live entry that expires within the default lifetime, and
+   * costs what it drops (plus the longer-lived entries ahead of it), not the size of the map.
+   */
   private sweep(now: number): void {
     if (now < this.sweepAt) return;
     this.sweepAt = now + SWEEP_INTERVAL_MS;
+    const horizon = this.defaultExpires === null || this.defaultExpires <= 0 ? Number.POSITIVE_INFINITY : now + this.defaultExpires * 1000;
     for (const map of [this.results, this.groups] as Map<string, Kept>[]) {
-      for (const [key, entry] of map) if (entry.expiresAt !== null && entry.expiresAt <= now) map.delete(key);
+      for (const [key, entry] of map) {
+        if (entry.expiresAt === null) continue;
+        if (entry.expiresAt <= now) map.delete(key);
+        else if (entry.expiresAt <= horizon) break;
+      }
     }
   }
 
