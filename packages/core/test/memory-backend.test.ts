@@ -45,6 +45,22 @@ describe('MemoryBackend', () => {
     expect(backend.size()).toBe(2);
   });
 
+  it('sweeps a short-lived result stored after default-lifetime ones, and one stored again in place', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 1));
+    const backend = new MemoryBackend({ now: () => clock.now(), expires: 3600 });
+    await backend.store(createResultMeta({ taskId: 'long', status: 'STARTED', result: null }));
+    await backend.store(success('day-old', 1));
+    await backend.store(success('short', 1), { expires: 30 });
+    await backend.store(createResultMeta({ taskId: 'progress', status: 'PROGRESS', result: { done: 1 } }), { expires: 30 });
+    await clock.advance(20_000);
+    await backend.store(createResultMeta({ taskId: 'progress', status: 'PROGRESS', result: { done: 2 } }), { expires: 30 });
+    await clock.advance(45_000);
+    await backend.store(success('now', 1));
+    // At 65 s: 'short' (expired at 30 s) and 'progress' (stored again at 20 s, expired at 50 s) are gone.
+    expect(backend.size()).toBe(3);
+    expect(await backend.get('long')).toMatchObject({ status: 'STARTED' });
+  });
+
   it('reads back every meta field in Celery key order, and shares no object with the store', async () => {
     const backend = new MemoryBackend();
     const children = [[['child-1', null], null]];

@@ -69,12 +69,13 @@ export class ResultWaiter {
       const settle = (): boolean => this.remove(taskId, waiter);
       waiter.resolve = (meta) => settle() && resolve(meta);
       waiter.reject = (error) => settle() && reject(error);
+      // Aborted already: rejected before any timer or watch is set up.
+      if (options.signal?.aborted) return reject(options.signal.reason ?? new Error('aborted'));
       if (options.timeout !== undefined && options.timeout !== null) {
         const seconds = options.timeout;
         waiter.timer = setTimeout(() => waiter.reject(new TimeoutError(`the result of task ${taskId} was not ready within ${seconds}s`)), Math.max(0, seconds * 1000));
       }
       if (options.signal) {
-        if (options.signal.aborted) return reject(options.signal.reason ?? new Error('aborted'));
         waiter.onAbort = () => waiter.reject(options.signal?.reason ?? new Error('aborted'));
         options.signal.addEventListener('abort', waiter.onAbort, { once: true });
       }

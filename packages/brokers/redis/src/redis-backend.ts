@@ -444,7 +444,6 @@ export class RedisBackend implements ResultBackend {
     return new Promise<ResultMeta>((resolve, reject) => {
       const interest = this.interest(taskId);
       const wait = new PendingWait(taskId, resolve, reject, this.dropWait, options);
-      if (wait.done) return;
       interest.waiters.push(wait);
       // Subscribed first, then one GET: a result stored before the subscription is not missed.
       if (interest.subscribed) this.queueGet(taskId);
