@@ -61,6 +61,20 @@ describe('MemoryBackend', () => {
     expect(await backend.get('long')).toMatchObject({ status: 'STARTED' });
   });
 
+  it('drops a chord whose header never finished, and a lease nobody reads again, once expired', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 1));
+    const backend = new MemoryBackend({ now: () => clock.now(), expires: 10 });
+    const internals = backend as unknown as { chords: Map<string, unknown>; values: Map<string, unknown> };
+    await backend.setChordSize('chord-1', 2);
+    expect(await backend.chordPartReturn('chord-1', { taskId: 'a', index: 0, state: 'SUCCESS', result: 1 })).toBeNull();
+    await backend.compareAndSet('lease', null, 'me', { ttl: 5 });
+    expect(internals.chords.size).toBe(1);
+    await clock.advance(61_000);
+    await backend.store(success('now', 1));
+    expect(internals.chords.size).toBe(0);
+    expect(internals.values.size).toBe(0);
+  });
+
   it('reads back every meta field in Celery key order, and shares no object with the store', async () => {
     const backend = new MemoryBackend();
     const children = [[['child-1', null], null]];

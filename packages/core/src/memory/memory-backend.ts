@@ -152,7 +152,7 @@ export class MemoryBackend implements ResultBackend {
   private readonly results = new Map<string, Entry>();
   private readonly groups = new Map<string, Kept>();
   private readonly waiters: Waiters = new Map();
-  private readonly chords = new Map<string, { size: number | null; extra: number; parts: ChordPart[] }>();
+  private readonly chords = new Map<string, { size: number | null; extra: number; parts: ChordPart[]; expiresAt: number | null }>();
   private readonly defaultExpires: number | null;
   private readonly values = new Map<string, { value: string; expiresAt: number | null }>();
   private readonly now: () => number;
@@ -190,7 +190,8 @@ export class MemoryBackend implements ResultBackend {
   private sweep(now: number): void {
     if (now < this.sweepAt) return;
     this.sweepAt = now + SWEEP_INTERVAL_MS;
-    for (const map of [this.results, this.groups] as Map<string, Kept>[]) {
+    // Chords whose header never finished and compare-and-set values nobody reads again, too.
+    for (const map of [this.results, this.groups, this.chords, this.values] as Map<string, { expiresAt: number | null }>[]) {
       for (const [key, entry] of map) if (entry.expiresAt !== null && entry.expiresAt <= now) map.delete(key);
     }
   }
@@ -266,12 +267,15 @@ export class MemoryBackend implements ResultBackend {
     this.groups.delete(groupId);
   }
 
+  /** A chord's count lives as long as a result from its last change, as Redis's chord keys do. */
   private chord(groupId: string) {
+    const now = this.now();
     let chord = this.chords.get(groupId);
-    if (!chord) {
-      chord = { size: null, extra: 0, parts: [] };
+    if (!chord || (chord.expiresAt !== null && chord.expiresAt <= now)) {
+      chord = { size: null, extra: 0, parts: [], expiresAt: null };
       this.chords.set(groupId, chord);
     }
+    chord.expiresAt = this.expiry(now);
     return chord;
   }
 
