@@ -73,6 +73,23 @@ export async function startOwnRedis(binary = process.env['TQ_REDIS_SERVER'] ?? '
   };
 }
 
+/**
+ * Fail at once, with what to do, when no Redis answers at `url`: ioredis would otherwise retry
+ * for ever and a suite would wait silently until its caller gave up.
+ */
+export async function requireRedis(url: string): Promise<void> {
+  const client = new Redis(url, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (err) {
+    throw new Error(`no Redis answers at ${url} (${(err as Error).message}), and no redis-server could be started for the benchmark: run \`bash scripts/services.sh up redis\` (or set TQ_BENCH_REDIS_URL / TQ_REDIS_URL)`);
+  } finally {
+    client.disconnect();
+  }
+}
+
 export interface ServerCounters {
   /** Commands the server ran (`INFO commandstats` calls; commands run inside scripts included). */
   commands: number;

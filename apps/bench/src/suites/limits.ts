@@ -12,7 +12,7 @@ import { createApp, silentLogger, type App, type AsyncResult } from '@tq/core';
 import { Worker } from '@tq/worker';
 import { Redis } from 'ioredis';
 import { heading, line, median, n0, n1, spreadOf, table } from '../report.js';
-import { startOwnRedis } from '../redis-server.js';
+import { requireRedis, startOwnRedis } from '../redis-server.js';
 
 const TOTAL = Number(process.env['TQ_BENCH_TASKS'] ?? 5000);
 const REPEAT = Math.max(1, Number(process.env['TQ_BENCH_REPEAT'] ?? 3));
@@ -83,11 +83,8 @@ async function measure(url: string, variant: Variant): Promise<number> {
 
 export async function run(): Promise<void> {
   const own = process.env['TQ_BENCH_REDIS_URL'] ? null : await startOwnRedis();
-  const url = process.env['TQ_BENCH_REDIS_URL'] ?? own?.url;
-  if (!url) {
-    console.log('limits: skipped (no redis-server and no TQ_BENCH_REDIS_URL)');
-    return;
-  }
+  const url = process.env['TQ_BENCH_REDIS_URL'] ?? own?.url ?? `${(process.env['TQ_REDIS_URL'] ?? 'redis://127.0.0.1:6379').replace(/\/\d*$/, '')}/11`;
+  if (!own) await requireRedis(url);
   heading(`flow control overhead — ${n0(TOTAL)} no-op tasks end to end on Redis, one worker (async, concurrency 64), ${REPEAT} runs`);
   const variants = Object.keys(LABELS) as Variant[];
   const runs = new Map<Variant, number[]>(variants.map((v) => [v, []]));

@@ -12,6 +12,7 @@ import { createApp, silentLogger, type App } from '@tq/core';
 import { createResultMeta } from '@tq/protocol';
 import { Worker } from '@tq/worker';
 import { MongoClient } from 'mongodb';
+import { requireRedis } from '../redis-server.js';
 import { heading, line, peakRssMb, perSecond } from '../report.js';
 
 const TOTAL = Number(process.env['TQ_BENCH_TASKS'] ?? 10_000);
@@ -37,6 +38,7 @@ async function endToEnd(label: string, app: App): Promise<void> {
 }
 
 export async function run(): Promise<void> {
+  await requireRedis(`${REDIS}/15`);
   const database = `tqbench_${randomUUID().slice(0, 8)}`;
   const url = `${MONGO}/${database}`;
   heading(`MongoDB result backend, ${TOTAL.toLocaleString('en-US')} no-op tasks, memory broker, async pool, concurrency ${CONCURRENCY}`);

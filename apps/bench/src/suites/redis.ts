@@ -25,7 +25,7 @@ import { Worker } from '@tq/worker';
 import { Queue, QueueEvents, Worker as BullWorker, type Job as BullJob } from 'bullmq';
 import { Redis } from 'ioredis';
 import { heading, line, median, n0, n1, n2, packageVersion, peakRssMb, rate, spread, spreadOf, table } from '../report.js';
-import { counterDelta, serverCounters, startOwnRedis, type ServerCounters } from '../redis-server.js';
+import { counterDelta, requireRedis, serverCounters, startOwnRedis, type ServerCounters } from '../redis-server.js';
 
 const TOTAL = Number(process.env['TQ_BENCH_TASKS'] ?? 20_000);
 const WARMUP = Math.min(2000, TOTAL);
@@ -270,6 +270,7 @@ export async function run(): Promise<void> {
   const given = process.env['TQ_BENCH_REDIS_URL'];
   const own = given ? null : await startOwnRedis();
   const url = given ?? own?.url ?? `${(process.env['TQ_REDIS_URL'] ?? 'redis://127.0.0.1:6379').replace(/\/\d*$/, '')}/10`;
+  if (!own) await requireRedis(url);
   try {
     heading(`Redis: tq vs BullMQ, like for like — ${TOTAL.toLocaleString('en-US')} no-op tasks per row, ${REPEAT} repeat(s), median (min–max)`);
     line('Redis server', own ? `its own redis-server ${own.version} (${url}, no persistence): counters are this benchmark's alone` : `${url} (shared: the command and CPU counters include other clients)`);

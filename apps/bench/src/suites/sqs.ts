@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { createApp, silentLogger, type App, type Task } from '@tq/core';
 import { Worker } from '@tq/worker';
 import { Redis } from 'ioredis';
+import { requireRedis } from '../redis-server.js';
 import { heading, line, peakRssMb, perSecond } from '../report.js';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
@@ -203,6 +204,7 @@ async function cleanUp(prefix: string): Promise<void> {
 }
 
 export async function run(): Promise<void> {
+  await requireRedis(REDIS);
   const prefix = `tqbench-${process.pid}-${Math.random().toString(36).slice(2, 6)}-`;
   heading(`SQS on ${ENDPOINT.origin} (fauxqs), ${TOTAL.toLocaleString('en-US')} no-op tasks, tq vs Python Celery, results in Redis (${REDIS}); long polling 10 s on both sides (kombu's default)`);
   let tqFigures: { rate: number; calls: number };
