@@ -244,16 +244,18 @@ export class App {
    * Send a task by name (Celery's `send_task`); a registered task's options apply. In eager mode
    * a registered task runs here instead.
    */
-  async sendTask<R = unknown>(name: string, args: readonly unknown[] = [], options: ApplyOptions = {}): Promise<AsyncResult<R>> {
+  sendTask<R = unknown>(name: string, args: readonly unknown[] = [], options: ApplyOptions = {}): Promise<AsyncResult<R>> {
     const task = this.tasks.get(name);
     if (this.conf.taskAlwaysEager) {
       if (task) return this.applyEager<R>(task, args, options);
       this.logger.warn(`taskAlwaysEager has no effect on ${name}: it is not registered in this app, so it is sent`);
     }
     if (task?.options.flow?.dedup) return sendDeduplicated<R>(this, task, args, options);
-    const id = await this.producer.send(name, args, options, task);
-    return new AsyncResult<R>(id, this);
+    // Not an async function: every delay() comes through here, and a `then` costs less.
+    return this.producer.send(name, args, options, task).then(this.resultOf) as Promise<AsyncResult<R>>;
   }
+
+  private readonly resultOf = (id: string): AsyncResult => new AsyncResult(id, this);
 
   /**
    * Send many tasks in one call (tq's bulk publish; Celery has none): every message is built and
@@ -346,27 +348,37 @@ export class App {
   }
 
   /** Store a state for a task id with Celery's meta layout (used by the executor and the canvas). */
-  async storeResult(taskId: string, state: string, result: unknown, options: StoreResultOptions = {}): Promise<void> {
-    const backend = this.backendResolved !== undefined ? this.backendResolved : await this.getBackend();
-    if (!backend) return;
-    const context = options.context;
-    const children = context?.children;
-    const meta = createResultMeta({
-      taskId,
-      status: state,
-      result,
-      traceback: options.traceback ?? null,
-      children: children && children.length > 0 ? children.map((child) => child.tuple) : [],
-      dateDone: READY_STATES.has(state) ? new Date() : null,
-      groupId: context?.group ?? null,
-      parentId: context?.parentId ?? null,
-      extended: this.conf.resultExtended && context ? extendedMetaOf(context) : undefined,
-    });
-    await backend.store(meta, {
-      expires: options.expires ?? this.conf.resultExpires,
-      replyTo: options.replyTo ?? context?.replyTo ?? null,
-      correlationId: taskId,
-    });
+  storeResult(taskId: string, state: string, result: unknown, options: StoreResultOptions = {}): Promise<void> {
+    // Not an async function: once the backend is connected a store is one call into it, which a
+    // worker makes per task (docs/performance.md).
+    const backend = this.backendResolved;
+    if (backend === undefined) return this.getBackend().then((connected) => (connected ? this.storeIn(connected, taskId, state, result, options) : undefined));
+    return backend ? this.storeIn(backend, taskId, state, result, options) : Promise.resolve();
+  }
+
+  private storeIn(backend: ResultBackend, taskId: string, state: string, result: unknown, options: StoreResultOptions): Promise<void> {
+    try {
+      const context = options.context;
+      const children = context?.children;
+      const meta = createResultMeta({
+        taskId,
+        status: state,
+        result,
+        traceback: options.traceback ?? null,
+        children: children && children.length > 0 ? children.map((child) => child.tuple) : [],
+        dateDone: READY_STATES.has(state) ? new Date() : null,
+        groupId: context?.group ?? null,
+        parentId: context?.parentId ?? null,
+        extended: this.conf.resultExtended && context ? extendedMetaOf(context) : undefined,
+      });
+      return backend.store(meta, {
+        expires: options.expires ?? this.conf.resultExpires,
+        replyTo: options.replyTo ?? context?.replyTo ?? null,
+        correlationId: taskId,
+      });
+    } catch (err) {
+      return Promise.reject(err); // a meta that cannot be built fails the store, as it always did
+    }
   }
 
   // -- the running request -----------------------------------------------------------------

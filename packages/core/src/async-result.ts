@@ -6,7 +6,7 @@
  */
 import { isExceptionInfo, type ExceptionInfo, type ResultMeta } from '@tq/protocol';
 import type { App } from './app.js';
-import type { WaitOptions } from './result-backend.js';
+import type { ResultBackend, WaitOptions } from './result-backend.js';
 import { toSecondsOrNull, type Duration } from './duration.js';
 import { TaskRevokedError, TqError, rebuildError } from './errors.js';
 import { FAILURE, PENDING, PROPAGATE_STATES, READY_STATES, REVOKED, SUCCESS, type TaskState } from './states.js';
@@ -119,12 +119,23 @@ export class AsyncResult<R = unknown> {
    * the original error, or tq's class for Celery's own errors) and TaskRevokedError on REVOKED,
    * unless `propagate` is false. Throws TimeoutError after `timeout` seconds.
    */
-  async get(options: GetOptions = NO_OPTIONS): Promise<R> {
-    const backend = this.app.backendIfReady() ?? (await this.app.requireBackend('waiting for a task result'));
-    const meta = await backend.waitFor(this.id, options === NO_OPTIONS ? DEFAULT_WAIT : waitOptions(options));
+  get(options: GetOptions = NO_OPTIONS): Promise<R> {
+    // Not an async function: with the backend connected (the usual case) the wait's own promise is
+    // settled into the value by one `then`, the cheapest way per call (docs/performance.md).
+    const backend = this.app.backendIfReady();
+    if (backend) return this.waitIn(backend, options);
+    return this.app.requireBackend('waiting for a task result').then((connected) => this.waitIn(connected, options));
+  }
+
+  private waitIn(backend: ResultBackend, options: GetOptions): Promise<R> {
+    let waiting: Promise<ResultMeta>;
+    try {
+      waiting = backend.waitFor(this.id, options === NO_OPTIONS ? DEFAULT_WAIT : waitOptions(options));
+    } catch (err) {
+      return Promise.reject(err); // a bad timeout, as the async function it was would have
+    }
     const propagate = options.propagate ?? true;
-    if (propagate && PROPAGATE_STATES.has(meta.status)) throw this.errorOf(meta);
-    return this.valueOf(meta) as R;
+    return waiting.then((meta) => this.settle(meta, propagate));
   }
 
   /** Delete the stored result. */

@@ -226,10 +226,18 @@ export class TaskExecutor {
    */
   private guardedInvoke(task: AnyTask, context: TaskContext, options: RunOptions, abort: LazyAbort): Promise<unknown> {
     if (abort.aborted) return Promise.reject(abort.reason);
+    // A plain function body here has finished when it returns: no await to end early and no time
+    // limit can fire during it, so its outcome needs no race (nor timers).
+    let running: Promise<unknown> | undefined;
+    if (!options.invoke && !task.isAsync) {
+      running = defaultInvoke(task, context, context.args, context.kwargs);
+      if (!task.isAsync) return running;
+      // It returned a promise after all (see defaultInvoke): guarded and timed as an async body.
+    }
     const invoke = options.invoke ?? defaultInvoke;
     const softLimit = options.softTimeLimit;
     const hardLimit = options.timeLimit;
-    if (!softLimit && !hardLimit) return abort.race(invoke(task, context, context.args, context.kwargs));
+    if (!softLimit && !hardLimit) return abort.race(running ?? invoke(task, context, context.args, context.kwargs));
     // Armed before the body starts, so that its synchronous part counts against the limits too.
     const soft = softLimit
       ? setTimeout(() => {
@@ -247,7 +255,7 @@ export class TaskExecutor {
       clearTimeout(soft);
       clearTimeout(hard);
     };
-    const run = abort.race(invoke(task, context, context.args, context.kwargs));
+    const run = abort.race(running ?? invoke(task, context, context.args, context.kwargs));
     run.then(clear, clear);
     return run;
   }
@@ -311,6 +319,11 @@ export class TaskExecutor {
       return this.retryEagerly(task, context, retry);
     }
     if (storeResults) await this.store(context, RETRY, encodeException(cause), traceback);
+    // task-retried goes out before the new message does: on an in-process broker the retry can
+    // run and succeed before the send returns, and a monitor (Celery's event state) that saw
+    // task-retried after task-succeeded would show the finished task as RETRY. A send that
+    // fails is followed by task-failed.
+    this.safely(() => this.hooks.retried?.(context, cause, traceback));
     try {
       await this.resend(context, retry);
     } catch (sendError) {
@@ -319,7 +332,6 @@ export class TaskExecutor {
     }
     this.logger.info(`Task ${context.name}[${context.id}] retry: ${retry.message}`);
     if (task.onRetry) await task.onRetry(cause, context.id, context.args, context.kwargs);
-    this.safely(() => this.hooks.retried?.(context, cause, traceback));
     this.app.signals.emit('taskRetry', context, cause);
     return { state: RETRY, error: cause, runtime: runtime() };
   }
@@ -444,8 +456,8 @@ export class TaskExecutor {
   }
 
   /** Store a state for a running (or never-run) task with Celery's meta, honouring result_extended. */
-  private async store(context: TaskContext, state: string, result: unknown, traceback: string | null = null): Promise<void> {
-    await this.app.storeResult(context.id, state, result, { traceback, context });
+  private store(context: TaskContext, state: string, result: unknown, traceback: string | null = null): Promise<void> {
+    return this.app.storeResult(context.id, state, result, { traceback, context });
   }
 
   /** Send link callbacks and the next chain step with the task's return value. */

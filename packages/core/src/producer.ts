@@ -84,9 +84,14 @@ export class Producer {
       if (listening) await listening;
     }
     const broker = app.brokerIfReady() ?? (await app.getBroker());
-    // Declared already (the usual case): straight to the publish, no extra step on the way.
-    if (this.declared.has(call.route.queue.name)) await this.publishWithRetry(broker, call, null, options);
-    else await this.publishDeclared(broker, call, options);
+    // Declared already (the usual case): straight to the publish, inline (no extra async step).
+    if (this.declared.has(call.route.queue.name)) {
+      try {
+        await this.publishOnce(broker, call, null);
+      } catch (err) {
+        await this.retryPublish(broker, call, null, this.retryPolicy(options), err);
+      }
+    } else await this.publishDeclared(broker, call, options);
     this.sent(call);
     return call.id;
   }

@@ -100,11 +100,9 @@ describe('worker events (-E)', () => {
     expect(failure['exception']).toBe("ValueError('bad value 7')");
     expect(failure['traceback']).toMatch(/bad value 7/);
 
-    // The retry is published before task-retried is sent, so the second task-received may come first.
-    const retryTypes = types(ofTask(events.items, retried.id));
-    expect([...retryTypes].sort()).toEqual(['task-received', 'task-received', 'task-retried', 'task-started', 'task-started', 'task-succeeded']);
-    expect(retryTypes.slice(0, 2)).toEqual(['task-received', 'task-started']);
-    expect(retryTypes.indexOf('task-retried')).toBeLessThan(retryTypes.indexOf('task-succeeded'));
+    // task-retried is sent before the retry is published, so a monitor never sees it after the
+    // retry's own events (Celery's event state would then show the finished task as RETRY).
+    expect(types(ofTask(events.items, retried.id))).toEqual(['task-received', 'task-started', 'task-retried', 'task-received', 'task-started', 'task-succeeded']);
     const retry = ofTask(events.items, retried.id).find((e) => e.type === 'task-retried')!;
     expect(retry['exception']).toBe("TypeError('not yet')");
     expect(ofTask(events.items, retried.id).filter((e) => e.type === 'task-received').map((e) => e['retries'])).toEqual([0, 1]);

@@ -29,20 +29,34 @@ export class AsyncPool implements Pool {
 
   async start(): Promise<void> {}
 
-  async run(job: PoolJob): Promise<Outcome> {
+  run(job: PoolJob): Promise<Outcome> {
+    // Not an async function: the executor never rejects, so one `then` frees the slot.
     this.running++;
-    job.accepted(process.pid);
+    let outcome: Promise<Outcome>;
     try {
-      return await this.options.executor.execute(job.task, job.message, {
+      job.accepted(process.pid);
+      outcome = this.options.executor.execute(job.task, job.message, {
         deliveryInfo: job.deliveryInfo,
         abort: job.abort,
         softTimeLimit: job.softTimeLimit,
         timeLimit: job.timeLimit,
       });
-    } finally {
+    } catch (err) {
       this.running--;
+      return Promise.reject(err);
     }
+    return outcome.then(this.freeSlot, this.freeSlotAndThrow);
   }
+
+  private readonly freeSlot = (outcome: Outcome): Outcome => {
+    this.running--;
+    return outcome;
+  };
+
+  private readonly freeSlotAndThrow = (err: unknown): never => {
+    this.running--;
+    throw err;
+  };
 
   kill(job: PoolJob, reason: Error): void {
     job.abort.abort(reason);
