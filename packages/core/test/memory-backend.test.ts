@@ -125,4 +125,32 @@ describe('MemoryBackend', () => {
     expect(Object.keys(got ?? {})).toEqual(['status', 'result', 'traceback', 'children', 'date_done', 'task_id']);
     expect(got).toMatchObject({ status: 'SUCCESS', result: 7, traceback: null, children: [], task_id: 'plain' });
   });
+
+  it('lets go of a waiter that gave up, keeps the others, and keeps waiters through an expired or forgotten result', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 1));
+    const backend = new MemoryBackend({ now: () => clock.now(), expires: 10 });
+    const slots = (backend as unknown as { results: Map<string, unknown> }).results;
+
+    const alone = await backend.waitFor('gone', { timeout: 0.01 }).catch((e: unknown) => e);
+    expect(alone).toBeInstanceOf(Error);
+    expect(slots.has('gone')).toBe(false);
+
+    const giveUp = new AbortController();
+    const quitter = backend.waitFor('t4', { signal: giveUp.signal }).catch((e: unknown) => e);
+    const stayer = backend.waitFor('t4');
+    giveUp.abort(new Error('gave up'));
+    expect(await quitter).toMatchObject({ message: 'gave up' });
+    await backend.store(createResultMeta({ taskId: 't4', status: 'STARTED', result: null }));
+    expect(backend.size()).toBe(1);
+
+    // STARTED expires while awaited: the result goes, the waiter stays and gets the SUCCESS.
+    await clock.advance(61_000);
+    await backend.store(success('other', 1));
+    expect(await backend.get('t4')).toBeNull();
+    expect(backend.size()).toBe(1);
+    await backend.forget('t4');
+    await backend.store(success('t4', 'late'));
+    expect((await stayer).result).toBe('late');
+    expect(backend.size()).toBe(2);
+  });
 });

@@ -10,17 +10,27 @@ import type { BackendCapabilities, ChordPart, ResultBackend, StoreOptions, WaitO
 import { SUCCESS, isReady } from '../states.js';
 
 /**
- * One stored result, flat. A plain result costs this object and its date string; the meta's other
+ * One task's slot in the results map: its stored result, flat, and the `waitFor` calls waiting
+ * for it to be ready. A plain result costs this object and its date string; the meta's other
  * fields are kept as kombu JSON text only when a result has them. Every result stays until it
  * expires, so this is what `memory://` costs per task (docs/performance.md).
+ *
+ * Waiters live in the same slot rather than in a map of their own, so an awaited task costs two
+ * lookups in the (large) map instead of six: `waitFor` finds no slot and adds one, `store` finds
+ * it and fills it in place. A slot with waiters and no result yet has `status` null.
  */
 interface Entry extends Kept {
-  status: string;
+  /** null: no result stored (yet); the slot is there for its waiters. */
+  status: string | null;
   traceback: string | null;
   dateDone: string | null;
   /** children, group and parent ids, `result_extended` fields and any extra field, as JSON; null when there are none. */
   rest: string | null;
+  waiting: PendingWait | PendingWait[] | null;
 }
+
+/** A slot that holds a result. */
+type Stored = Entry & { status: string };
 
 /**
  * A value kept as kombu JSON text, as a networked backend keeps it, so that a value which could
@@ -47,7 +57,7 @@ function restOf(meta: ResultMeta): string | null {
 }
 
 /** A new meta in Celery's key order (task_id last), sharing nothing with the entry. */
-function metaOf(taskId: string, entry: Entry): ResultMeta {
+function metaOf(taskId: string, entry: Stored): ResultMeta {
   const { status, traceback, dateDone: date_done } = entry;
   const result = valueOf(entry);
   if (entry.rest === null) return { status, result, traceback, children: [], date_done, task_id: taskId };
@@ -85,7 +95,29 @@ function valueOf(kept: Kept): unknown {
 /** Expired results are dropped as new ones arrive, at most this often (reads skip them sooner). */
 const SWEEP_INTERVAL_MS = 60_000;
 
-type Waiters = Map<string, PendingWait | PendingWait[]>;
+/** A slot for waiters only, before any result is stored. */
+function waitingSlot(wait: PendingWait): Entry {
+  return { status: null, value: undefined, encoded: false, traceback: null, dateDone: null, rest: null, expiresAt: null, waiting: wait };
+}
+
+/**
+ * Sets a slot's result in place, keeping its waiters. Field by field: a spread or Object.assign
+ * here gives the entries other shapes and made `store` several times slower.
+ */
+function fill(entry: Entry, status: string | null, value: unknown, encoded: boolean, traceback: string | null, dateDone: string | null, rest: string | null, expiresAt: number | null): void {
+  entry.status = status;
+  entry.value = value;
+  entry.encoded = encoded;
+  entry.traceback = traceback;
+  entry.dateDone = dateDone;
+  entry.rest = rest;
+  entry.expiresAt = expiresAt;
+}
+
+/** Empties a slot's result (expired, forgotten); its waiters, if any, keep waiting. */
+function clearResult(entry: Entry): void {
+  fill(entry, null, undefined, false, null, null, null, null);
+}
 
 /** One `waitFor` call: settled by `store`, by its timeout, by its AbortSignal or by `close`. */
 class PendingWait {
@@ -93,7 +125,7 @@ class PendingWait {
   private readonly signal: AbortSignal | undefined;
 
   constructor(
-    private readonly waiters: Waiters,
+    private readonly results: Map<string, Entry>,
     private readonly taskId: string,
     private readonly onResolve: (meta: ResultMeta) => void,
     private readonly onReject: (error: unknown) => void,
@@ -115,26 +147,31 @@ class PendingWait {
   /** Made only for a wait with a signal (most have none). */
   private readonly onAbort: (() => void) | undefined;
 
+  /** By `store` or `close`, which have taken it out of its slot already. */
   resolve(meta: ResultMeta): void {
-    this.cleanup();
+    this.stop();
     this.onResolve(meta);
   }
 
+  /** By its timeout or signal, or by `close`: it leaves its slot, and a slot left empty goes. */
   reject(error: unknown): void {
-    this.cleanup();
+    this.stop();
+    const entry = this.results.get(this.taskId);
+    if (entry !== undefined && entry.waiting !== null) {
+      if (entry.waiting === this) entry.waiting = null;
+      else if (Array.isArray(entry.waiting)) {
+        const i = entry.waiting.indexOf(this);
+        if (i !== -1) entry.waiting.splice(i, 1);
+        if (entry.waiting.length === 0) entry.waiting = null;
+      }
+      if (entry.waiting === null && entry.status === null) this.results.delete(this.taskId);
+    }
     this.onReject(error);
   }
 
-  private cleanup(): void {
+  private stop(): void {
     if (this.timer) clearTimeout(this.timer);
     if (this.onAbort) this.signal?.removeEventListener('abort', this.onAbort);
-    const current = this.waiters.get(this.taskId);
-    if (current === this) this.waiters.delete(this.taskId);
-    else if (Array.isArray(current)) {
-      const i = current.indexOf(this);
-      if (i !== -1) current.splice(i, 1);
-      if (current.length === 0) this.waiters.delete(this.taskId);
-    }
   }
 }
 
@@ -151,7 +188,6 @@ export class MemoryBackend implements ResultBackend {
 
   private readonly results = new Map<string, Entry>();
   private readonly groups = new Map<string, Kept>();
-  private readonly waiters: Waiters = new Map();
   private readonly chords = new Map<string, { size: number | null; extra: number; parts: ChordPart[]; expiresAt: number | null }>();
   private readonly defaultExpires: number | null;
   private readonly values = new Map<string, { value: string; expiresAt: number | null }>();
@@ -169,6 +205,27 @@ export class MemoryBackend implements ResultBackend {
   private expiry(now: number, options?: StoreOptions): number | null {
     const seconds = options?.expires === undefined || options.expires === null ? this.defaultExpires : options.expires;
     return seconds === null || seconds <= 0 ? null : now + seconds * 1000;
+  }
+
+  /** The stored, unexpired result of a task, if any. */
+  private result(taskId: string): Stored | undefined {
+    const entry = this.results.get(taskId);
+    if (entry === undefined || entry.status === null) return undefined;
+    if (entry.expiresAt !== null && entry.expiresAt <= this.now()) {
+      this.expire(taskId, entry);
+      return undefined;
+    }
+    return entry as Stored;
+  }
+
+  /** Drops an expired result. A slot with waiters stays, emptied, and is returned. */
+  private expire(taskId: string, entry: Entry): Entry | undefined {
+    if (entry.waiting === null) {
+      this.results.delete(taskId);
+      return undefined;
+    }
+    clearResult(entry);
+    return entry;
   }
 
   private live<T extends Kept>(map: Map<string, T>, key: string): T | undefined {
@@ -191,67 +248,77 @@ export class MemoryBackend implements ResultBackend {
     if (now < this.sweepAt) return;
     this.sweepAt = now + SWEEP_INTERVAL_MS;
     // Chords whose header never finished and compare-and-set values nobody reads again, too.
-    for (const map of [this.results, this.groups, this.chords, this.values] as Map<string, { expiresAt: number | null }>[]) {
+    for (const [taskId, entry] of this.results) if (entry.expiresAt !== null && entry.expiresAt <= now) this.expire(taskId, entry);
+    for (const map of [this.groups, this.chords, this.values] as Map<string, { expiresAt: number | null }>[]) {
       for (const [key, entry] of map) if (entry.expiresAt !== null && entry.expiresAt <= now) map.delete(key);
     }
   }
 
   async store(meta: ResultMeta, options?: StoreOptions): Promise<void> {
     const taskId = meta.task_id;
-    // Someone waiting means no ready result is stored yet (storing one wakes and removes its
-    // waiters), so the usual store needs no lookup in the (large) results map first.
-    const waiters = this.waiters.get(taskId);
-    if (waiters === undefined && this.live(this.results, taskId)?.status === SUCCESS) return;
+    // One lookup: the slot, if any, is filled in place. A SUCCESS is final: a task that runs
+    // again (redelivered after a lost ack) does not replace it.
     const now = this.now();
+    let entry = this.results.get(taskId);
+    if (entry !== undefined && entry.status !== null) {
+      if (entry.expiresAt !== null && entry.expiresAt <= now) entry = this.expire(taskId, entry);
+      else if (entry.status === SUCCESS) return;
+    }
     this.sweep(now);
     const encoded = !isPrimitive(meta.result);
-    const entry: Entry = {
-      status: meta.status,
-      value: encoded ? encode(taskId, meta.result) : meta.result,
-      encoded,
-      traceback: meta.traceback ?? null,
-      dateDone: meta.date_done ?? null,
-      rest: restOf(meta),
-      expiresAt: this.expiry(now, options),
-    };
-    this.results.set(taskId, entry);
-    if (isReady(meta.status)) {
-      if (waiters) {
-        this.waiters.delete(taskId);
-        if (Array.isArray(waiters)) for (const waiter of waiters) waiter.resolve(metaOf(taskId, entry));
-        else waiters.resolve(metaOf(taskId, entry));
-      }
+    // Both encodings can refuse the meta: done before the slot changes.
+    const value = encoded ? encode(taskId, meta.result) : meta.result;
+    const rest = restOf(meta);
+    const traceback = meta.traceback ?? null;
+    const dateDone = meta.date_done ?? null;
+    const expiresAt = this.expiry(now, options);
+    if (entry === undefined) {
+      this.results.set(taskId, { status: meta.status, value, encoded, traceback, dateDone, rest, expiresAt, waiting: null });
+      return;
     }
+    fill(entry, meta.status, value, encoded, traceback, dateDone, rest, expiresAt);
+    const waiting = entry.waiting;
+    if (waiting === null || !isReady(meta.status)) return;
+    entry.waiting = null;
+    const stored = entry as Stored;
+    if (Array.isArray(waiting)) for (const wait of waiting) wait.resolve(metaOf(taskId, stored));
+    else waiting.resolve(metaOf(taskId, stored));
   }
 
   async get(taskId: string): Promise<ResultMeta | null> {
-    const entry = this.live(this.results, taskId);
+    const entry = this.result(taskId);
     return entry ? metaOf(taskId, entry) : null;
   }
 
   async getMany(taskIds: readonly string[]): Promise<Map<string, ResultMeta>> {
     const out = new Map<string, ResultMeta>();
     for (const id of taskIds) {
-      const entry = this.live(this.results, id);
+      const entry = this.result(id);
       if (entry) out.set(id, metaOf(id, entry));
     }
     return out;
   }
 
   waitFor(taskId: string, options: WaitOptions = {}): Promise<ResultMeta> {
-    const entry = this.live(this.results, taskId);
-    if (entry && isReady(entry.status)) return Promise.resolve(metaOf(taskId, entry));
+    let entry = this.results.get(taskId);
+    if (entry !== undefined && entry.status !== null) {
+      if (entry.expiresAt !== null && entry.expiresAt <= this.now()) entry = this.expire(taskId, entry);
+      else if (isReady(entry.status)) return Promise.resolve(metaOf(taskId, entry as Stored));
+    }
     return new Promise<ResultMeta>((resolve, reject) => {
-      const wait = new PendingWait(this.waiters, taskId, resolve, reject, options);
-      const current = this.waiters.get(taskId);
-      if (current === undefined) this.waiters.set(taskId, wait);
-      else if (Array.isArray(current)) current.push(wait);
-      else this.waiters.set(taskId, [current, wait]);
+      const wait = new PendingWait(this.results, taskId, resolve, reject, options);
+      if (entry === undefined) this.results.set(taskId, waitingSlot(wait));
+      else if (entry.waiting === null) entry.waiting = wait;
+      else if (Array.isArray(entry.waiting)) entry.waiting.push(wait);
+      else entry.waiting = [entry.waiting, wait];
     });
   }
 
   async forget(taskId: string): Promise<void> {
-    this.results.delete(taskId);
+    const entry = this.results.get(taskId);
+    if (entry === undefined) return;
+    if (entry.waiting === null) this.results.delete(taskId);
+    else clearResult(entry);
   }
 
   async saveGroup(groupId: string, result: unknown, options?: StoreOptions): Promise<void> {
@@ -323,13 +390,17 @@ export class MemoryBackend implements ResultBackend {
 
   /** Number of results held (for tests and inspection). */
   size(): number {
-    return this.results.size;
+    let n = 0;
+    for (const entry of this.results.values()) if (entry.status !== null) n++;
+    return n;
   }
 
   async close(): Promise<void> {
     const error = new BackendError('the memory result backend was closed while a result was awaited', { retryable: false });
-    for (const waiters of [...this.waiters.values()]) {
-      for (const waiter of Array.isArray(waiters) ? [...waiters] : [waiters]) waiter.reject(error);
+    for (const entry of [...this.results.values()]) {
+      const waiting = entry.waiting;
+      if (waiting === null) continue;
+      for (const wait of Array.isArray(waiting) ? [...waiting] : [waiting]) wait.reject(error);
     }
   }
 }
