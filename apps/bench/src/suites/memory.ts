@@ -10,6 +10,9 @@
  * - steady: 1,000 callers, each awaiting `delay` then `get` before its next call (a producer that
  *   keeps pace). Memory is measured after a full garbage collection at two sizes, so what stays
  *   per finished task is visible: the results the backend keeps until `resultExpires`.
+ *
+ * Last, untimed: one more burst with a full collection at its peak, for the live heap per queued
+ * task (the burst's peak RSS is mostly garbage not yet collected).
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -99,6 +102,15 @@ export async function run(): Promise<void> {
   const asyncResults = await Promise.all(Array.from({ length: TOTAL }, (_, i) => addAsync.delay(i, i)));
   await Promise.all(asyncResults.map((r) => r.get()));
   perSecond('burst, async task body', TOTAL, performance.now() - asyncStart);
+
+  // What a queued task holds, apart from garbage: the burst's peak RSS is mostly garbage V8 has
+  // not collected yet. Untimed, since the full collections would change the figures above.
+  const liveBefore = heapAfterGc();
+  const queuedResults = await Promise.all(Array.from({ length: TOTAL }, (_, i) => add.delay(i, i)));
+  const liveAtPeak = heapAfterGc();
+  const queuedNow = (await broker.queueLength?.('celery')) ?? 0;
+  await Promise.all(queuedResults.map((r) => r.get()));
+  line('live heap per queued task, after GC', `${Math.round((liveAtPeak - liveBefore) / TOTAL)} B (${queuedNow.toLocaleString('en-US')} queued; the message, its AsyncResult, and the burst's own arrays)`);
   await worker.stop();
   await app.close();
 }
