@@ -207,15 +207,17 @@ export class MemoryBackend implements ResultBackend {
     return seconds === null || seconds <= 0 ? null : now + seconds * 1000;
   }
 
+  /** A task's slot, with an expired result already dropped from it (one lookup). */
+  private slot(taskId: string, now: number): Entry | undefined {
+    const entry = this.results.get(taskId);
+    if (entry !== undefined && entry.expiresAt !== null && entry.expiresAt <= now) return this.expire(taskId, entry);
+    return entry;
+  }
+
   /** The stored, unexpired result of a task, if any. */
   private result(taskId: string): Stored | undefined {
-    const entry = this.results.get(taskId);
-    if (entry === undefined || entry.status === null) return undefined;
-    if (entry.expiresAt !== null && entry.expiresAt <= this.now()) {
-      this.expire(taskId, entry);
-      return undefined;
-    }
-    return entry as Stored;
+    const entry = this.slot(taskId, this.now());
+    return entry?.status == null ? undefined : (entry as Stored);
   }
 
   /** Drops an expired result. A slot with waiters stays, emptied, and is returned. */
@@ -259,11 +261,8 @@ export class MemoryBackend implements ResultBackend {
     // One lookup: the slot, if any, is filled in place. A SUCCESS is final: a task that runs
     // again (redelivered after a lost ack) does not replace it.
     const now = this.now();
-    let entry = this.results.get(taskId);
-    if (entry !== undefined && entry.status !== null) {
-      if (entry.expiresAt !== null && entry.expiresAt <= now) entry = this.expire(taskId, entry);
-      else if (entry.status === SUCCESS) return;
-    }
+    const entry = this.slot(taskId, now);
+    if (entry?.status === SUCCESS) return;
     this.sweep(now);
     const encoded = !isPrimitive(meta.result);
     // Both encodings can refuse the meta: done before the slot changes.
@@ -300,11 +299,8 @@ export class MemoryBackend implements ResultBackend {
   }
 
   waitFor(taskId: string, options: WaitOptions = {}): Promise<ResultMeta> {
-    let entry = this.results.get(taskId);
-    if (entry !== undefined && entry.status !== null) {
-      if (entry.expiresAt !== null && entry.expiresAt <= this.now()) entry = this.expire(taskId, entry);
-      else if (isReady(entry.status)) return Promise.resolve(metaOf(taskId, entry as Stored));
-    }
+    const entry = this.slot(taskId, this.now());
+    if (entry?.status != null && isReady(entry.status)) return Promise.resolve(metaOf(taskId, entry as Stored));
     return new Promise<ResultMeta>((resolve, reject) => {
       const wait = new PendingWait(this.results, taskId, resolve, reject, options);
       if (entry === undefined) this.results.set(taskId, waitingSlot(wait));
@@ -397,10 +393,12 @@ export class MemoryBackend implements ResultBackend {
 
   async close(): Promise<void> {
     const error = new BackendError('the memory result backend was closed while a result was awaited', { retryable: false });
-    for (const entry of [...this.results.values()]) {
-      const waiting = entry.waiting;
-      if (waiting === null) continue;
-      for (const wait of Array.isArray(waiting) ? [...waiting] : [waiting]) wait.reject(error);
+    // Collected first: a rejected wait leaves its slot, and an empty slot leaves the map.
+    const waits: PendingWait[] = [];
+    for (const entry of this.results.values()) {
+      if (Array.isArray(entry.waiting)) waits.push(...entry.waiting);
+      else if (entry.waiting !== null) waits.push(entry.waiting);
     }
+    for (const wait of waits) wait.reject(error);
   }
 }
