@@ -13,6 +13,7 @@ import type { DeliveryInfo } from './broker.js';
 import { toSeconds } from './duration.js';
 import { ConfigurationError, MaxRetriesExceededError, Retry, type RetryOptions } from './errors.js';
 import type { TaskState } from './states.js';
+import { LazyAbort } from './lazy-abort.js';
 
 /** What the context needs from its task (kept narrow so that any pool can provide it). */
 export interface ContextTask {
@@ -21,8 +22,11 @@ export interface ContextTask {
   readonly defaultRetryDelay: number;
 }
 
-/** How `updateState` stores; provided by the executor (in-process) or a pool's proxy. */
-export type StateUpdater = (state: TaskState, meta: unknown) => Promise<void>;
+/**
+ * How `updateState` stores; provided by the executor (in-process) or a pool's proxy. Called with
+ * the context as `this`, so that one function can serve every run.
+ */
+export type StateUpdater = (this: TaskContext, state: TaskState, meta: unknown) => Promise<void>;
 
 /** Fields every event gets from its sender; a task's own event cannot set them (Celery refuses them too). */
 const RESERVED_EVENT_FIELDS = ['type', 'uuid', 'hostname', 'pid', 'clock', 'utcoffset', 'timestamp'] as const;
@@ -42,8 +46,8 @@ export interface TaskContextInit {
   task: ContextTask;
   deliveryInfo?: DeliveryInfo;
   hostname: string;
-  /** The abort signal, or a function making it on first use. */
-  signal?: AbortSignal | (() => AbortSignal);
+  /** The abort signal, or a function or LazyAbort making it on first use. */
+  signal?: AbortSignal | (() => AbortSignal) | LazyAbort;
   isEager?: boolean;
   updateState?: StateUpdater;
   sendEvent?: EventSender;
@@ -64,7 +68,7 @@ export class TaskContext {
   readonly isEager: boolean;
   /** Tasks applied during this run (recorded as children of its result). */
   readonly children: ChildRef[] = [];
-  private signalSource: AbortSignal | (() => AbortSignal) | undefined;
+  private signalSource: AbortSignal | (() => AbortSignal) | LazyAbort | undefined;
   private readonly task: ContextTask;
   private readonly stateUpdater: StateUpdater | undefined;
   private readonly eventSender: EventSender | undefined;
@@ -160,6 +164,7 @@ export class TaskContext {
   get signal(): AbortSignal {
     let source = this.signalSource;
     if (typeof source === 'function') source = this.signalSource = source();
+    else if (source instanceof LazyAbort) source = this.signalSource = source.signal;
     if (!source) source = this.signalSource = new AbortController().signal;
     return source;
   }
@@ -187,7 +192,7 @@ export class TaskContext {
   /** Store a custom state (e.g. `'PROGRESS'`, `{ current: 3, total: 10 }`), visible to `AsyncResult.state()`. */
   async updateState(state: TaskState, meta: unknown = null): Promise<void> {
     if (!this.stateUpdater) return;
-    await this.stateUpdater(state, meta);
+    await this.stateUpdater.call(this, state, meta);
   }
 
   /**

@@ -16,7 +16,7 @@ import type { ApplyOptions } from './apply-options.js';
 import type { App } from './app.js';
 import type { DeliveryInfo } from './broker.js';
 import { chordPartReturn } from './chord-join.js';
-import { TaskContext, type EventSender } from './context.js';
+import { TaskContext, type EventSender, type StateUpdater } from './context.js';
 import { Ignore, Reject, Retry, SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded } from './errors.js';
 import { LazyAbort } from './lazy-abort.js';
 import type { Logger } from './logger.js';
@@ -92,6 +92,21 @@ export function tracebackOf(error: unknown): string | null {
   return null;
 }
 
+/**
+ * Whether a plain function body returned a promise. The first time it does, the task is marked
+ * async: from then on its request follows it across awaits.
+ */
+function returnedPromise(task: AnyTask, value: unknown): boolean {
+  if (value === null || typeof value !== 'object' || typeof (value as PromiseLike<unknown>).then !== 'function') return false;
+  if (!task.isAsync) {
+    task.isAsync = true;
+    task.app.logger.warn(
+      `task ${task.name} is a plain function that returns a promise: declare it async, so that tasks it sends after an await get it as their parent from the first run on (they do from now on)`,
+    );
+  }
+  return true;
+}
+
 const defaultInvoke: Invoker = (task, context, args, kwargs) => {
   let value: unknown;
   try {
@@ -99,15 +114,20 @@ const defaultInvoke: Invoker = (task, context, args, kwargs) => {
   } catch (err) {
     return Promise.reject(err);
   }
-  if (!task.isAsync && value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
-    // A plain function that returns a promise: from now on its request follows it across awaits.
-    task.isAsync = true;
-    task.app.logger.warn(
-      `task ${task.name} is a plain function that returns a promise: declare it async, so that tasks it sends after an await get it as their parent from the first run on (they do from now on)`,
-    );
-  }
+  returnedPromise(task, value);
   return Promise.resolve(value);
 };
+
+/** One run of a task, as the steps after its body need it. */
+interface Run {
+  task: AnyTask;
+  context: TaskContext;
+  options: RunOptions;
+  abort: LazyAbort | undefined;
+  storeResults: boolean;
+  /** A `performance.now()` reading. */
+  started: number;
+}
 
 /** Seconds since `started` (a `performance.now()` reading). */
 function secondsSince(started: number): number {
@@ -128,74 +148,167 @@ export class TaskExecutor {
     this.logger = options.logger ?? app.logger;
     this.hostname = options.hostname;
     this.pid = options.pid ?? process.pid;
+    const executor = this;
+    this.updateState = function (this: TaskContext, state: string, meta: unknown): Promise<void> {
+      return !this.isEager || executor.app.conf.taskStoreEagerResult ? executor.store(this, state, meta) : Promise.resolve();
+    };
   }
+
+  /** How tasks run here store a custom state: one function for every run, called with the run's context as `this`. */
+  private readonly updateState: StateUpdater;
 
   /** How tasks run here publish their own events (`TaskContext.sendEvent`): from this worker's node name. */
   private readonly eventSender: EventSender = (type, fields) => this.app.events.sendTaskEvent(this.hostname, type, fields);
 
-  /** Run a message for a registered task. */
-  async execute(task: AnyTask, message: TaskMessage, options: RunOptions = {}): Promise<Outcome> {
+  /**
+   * Run a message for a registered task. Not an async function: a plain body with nothing to
+   * store or await before it runs (the usual task) is called here and its result stored with one
+   * `then`; anything else takes `executeInSteps` (docs/performance.md).
+   */
+  execute(task: AnyTask, message: TaskMessage, options: RunOptions = {}): Promise<Outcome> {
     const app = this.app;
     const started = performance.now();
     const ignoreResult = task.options.ignoreResult || message.headers.ignore_result;
     const storeResults = options.isEager ? app.conf.taskStoreEagerResult && !ignoreResult : !ignoreResult;
     const abort = options.abort ?? (options.softTimeLimit || options.timeLimit ? new LazyAbort() : undefined);
-    const signal = options.signal ?? (abort ? () => abort.signal : undefined);
-    let context!: TaskContext;
-    context = new TaskContext({
+    const isEager = options.isEager ?? false;
+    const context = new TaskContext({
       message,
       task,
       hostname: this.hostname,
-      isEager: options.isEager ?? false,
+      isEager,
       deliveryInfo: options.deliveryInfo,
-      signal,
-      updateState: async (state, meta) => {
-        if (!options.isEager || app.conf.taskStoreEagerResult) await this.store(context, state, meta);
-      },
+      signal: options.signal ?? abort,
+      updateState: this.updateState,
       sendEvent: this.eventSender,
     });
+    const run: Run = { task, context, options, abort, storeResults, started };
+    const storesStarted = task.options.trackStarted && !ignoreResult && !isEager;
+    if (storesStarted || task.beforeStart || options.invoke || task.isAsync || abort?.aborted) return this.executeInSteps(run, storesStarted);
 
+    this.announceStart(context);
+    let value: unknown;
     try {
-      if (task.options.trackStarted && !ignoreResult && !options.isEager) {
-        await this.store(context, STARTED, { pid: this.pid, hostname: this.hostname });
-      }
-      if (this.hooks.started) this.safely(() => this.hooks.started!(context));
-      app.signals.emit('taskPrerun', context);
+      value = app.runInContext(context, () => task.invoke(context, message.args, message.kwargs), false);
+    } catch (error) {
+      return this.runFailed(run, error);
+    }
+    // A plain function body has finished when it returns: no await to end early and no time
+    // limit can fire during it, so its outcome needs no race (nor timers), unless it returned a
+    // promise after all.
+    if (returnedPromise(task, value)) {
+      const running = Promise.resolve(value);
+      return this.awaitBody(run, abort ? this.guard(run, abort, () => running) : running);
+    }
+    return this.succeed(run, value);
+  }
+
+  /** The run with a STARTED store, a `beforeStart`, an async body or a pool's invoker: awaited step by step. */
+  private async executeInSteps(run: Run, storesStarted: boolean): Promise<Outcome> {
+    const { task, context, options, abort } = run;
+    try {
+      if (storesStarted) await this.store(context, STARTED, { pid: this.pid, hostname: this.hostname });
+      this.announceStart(context);
       if (task.beforeStart) await task.beforeStart(context.id, context.args, context.kwargs);
+    } catch (internal) {
+      return this.internalError(run, internal);
+    }
+    const invoke = options.invoke ?? defaultInvoke;
+    const body = this.app.runInContext(
+      context,
+      () => (abort ? this.guardedInvoke(run, abort) : invoke(task, context, context.args, context.kwargs)),
+      task.isAsync,
+    );
+    return this.awaitBody(run, body);
+  }
 
-      let value: unknown;
-      try {
-        value = await app.runInContext(
-          context,
-          () => (abort ? this.guardedInvoke(task, context, options, abort) : (options.invoke ?? defaultInvoke)(task, context, message.args, message.kwargs)),
-          task.isAsync,
-        );
-      } catch (error) {
-        // An interrupt is the run's end, not the task's doing: only a soft limit (raised "inside"
-        // the task, as in Celery) may be retried automatically.
-        const interrupted = abort !== undefined && abort.aborted && error === abort.reason;
-        if (interrupted && error instanceof TaskRevokedError) return await this.onTerminated(task, context, error, storeResults, () => secondsSince(started));
-        const retried = interrupted && !(error instanceof SoftTimeLimitExceeded) ? error : this.autoretry(task, context, error);
-        return await this.onError(task, context, retried, storeResults, () => secondsSince(started));
-      }
+  private async awaitBody(run: Run, body: Promise<unknown>): Promise<Outcome> {
+    let value: unknown;
+    try {
+      value = await body;
+    } catch (error) {
+      return this.runFailed(run, error);
+    }
+    return this.succeed(run, value);
+  }
 
+  private announceStart(context: TaskContext): void {
+    if (this.hooks.started) this.safely(() => this.hooks.started!(context));
+    this.app.signals.emit('taskPrerun', context);
+  }
+
+  /** The body threw or rejected: a terminate, a retry (asked for or automatic), or a failure. */
+  private runFailed(run: Run, error: unknown): Promise<Outcome> {
+    const { task, context, abort, storeResults, started } = run;
+    const runtime = () => secondsSince(started);
+    // An interrupt is the run's end, not the task's doing: only a soft limit (raised "inside"
+    // the task, as in Celery) may be retried automatically.
+    const interrupted = abort !== undefined && abort.aborted && error === abort.reason;
+    if (interrupted && error instanceof TaskRevokedError) return this.onTerminated(task, context, error, storeResults, runtime);
+    let retried: unknown;
+    try {
+      retried = interrupted && !(error instanceof SoftTimeLimitExceeded) ? error : this.autoretry(task, context, error);
+    } catch (internal) {
+      return this.internalError(run, internal);
+    }
+    return this.onError(task, context, retried, storeResults, runtime);
+  }
+
+  /**
+   * What follows a body that returned `value`. With nothing to send or tell and no handlers (the
+   * usual task), SUCCESS is stored and the outcome made in one `then`; else `succeedInSteps`.
+   */
+  private succeed(run: Run, value: unknown): Promise<Outcome> {
+    const { task, context } = run;
+    if (context.callbacks?.length || context.chain?.length || context.chord || task.onSuccess || task.afterReturn) return this.succeedInSteps(run, value);
+    if (!run.storeResults) return Promise.resolve(this.succeeded(run, value));
+    return this.store(context, SUCCESS, value).then(
+      () => this.succeeded(run, value),
+      (internal: unknown) => this.internalError(run, internal),
+    );
+  }
+
+  private async succeedInSteps(run: Run, value: unknown): Promise<Outcome> {
+    const { task, context } = run;
+    try {
       // Callbacks and the next chain step go first, so SUCCESS is stored with them as children.
       if (context.callbacks?.length || context.chain?.length) await this.dispatchCallbacksAndChain(context, value);
-      if (storeResults) await this.store(context, SUCCESS, value);
-      if (context.chord) await chordPartReturn(app, context, SUCCESS, value);
-      const took = secondsSince(started);
+      if (run.storeResults) await this.store(context, SUCCESS, value);
+      if (context.chord) await chordPartReturn(this.app, context, SUCCESS, value);
+      const took = secondsSince(run.started);
       if (task.onSuccess) await task.onSuccess(value, context.id, context.args, context.kwargs);
-      if (this.logger.enabled?.('info') ?? true) this.logger.info(`Task ${context.name}[${context.id}] succeeded in ${took.toFixed(6)}s`);
-      if (this.hooks.succeeded) this.safely(() => this.hooks.succeeded!(context, value, took));
-      app.signals.emit('taskSuccess', context, value);
+      this.announceSuccess(context, value, took);
       if (task.afterReturn) await task.afterReturn(SUCCESS, value, context.id, context.args, context.kwargs);
-      app.signals.emit('taskPostrun', context, SUCCESS, value);
+      this.app.signals.emit('taskPostrun', context, SUCCESS, value);
       return { state: SUCCESS, value, runtime: took };
     } catch (internal) {
-      // Storing or sending failed (backend or broker down, a result that cannot be encoded).
-      this.logger.error(`Task ${context.name}[${context.id}] raised an internal error: ${(internal as Error).message}`);
-      return await this.onError(task, context, internal, storeResults, () => secondsSince(started));
+      return this.internalError(run, internal);
     }
+  }
+
+  /** The end of a success with no handlers: logged, announced, the outcome. */
+  private succeeded(run: Run, value: unknown): Outcome | Promise<Outcome> {
+    const took = secondsSince(run.started);
+    try {
+      this.announceSuccess(run.context, value, took);
+      this.app.signals.emit('taskPostrun', run.context, SUCCESS, value);
+    } catch (internal) {
+      return this.internalError(run, internal); // a logger that threw
+    }
+    return { state: SUCCESS, value, runtime: took };
+  }
+
+  private announceSuccess(context: TaskContext, value: unknown, took: number): void {
+    if (this.logger.enabled?.('info') ?? true) this.logger.info(`Task ${context.name}[${context.id}] succeeded in ${took.toFixed(6)}s`);
+    if (this.hooks.succeeded) this.safely(() => this.hooks.succeeded!(context, value, took));
+    this.app.signals.emit('taskSuccess', context, value);
+  }
+
+  /** Storing or sending failed (backend or broker down, a result that cannot be encoded). */
+  private internalError(run: Run, internal: unknown): Promise<Outcome> {
+    const { task, context, storeResults, started } = run;
+    this.logger.error(`Task ${context.name}[${context.id}] raised an internal error: ${(internal as Error).message}`);
+    return this.onError(task, context, internal, storeResults, () => secondsSince(started));
   }
 
   /**
@@ -224,21 +337,24 @@ export class TaskExecutor {
    * Run the body so that an abort ends the run where the task awaits, and arm the time limits.
    * The timers are cleared when the run ends, by the body or by an abort.
    */
-  private guardedInvoke(task: AnyTask, context: TaskContext, options: RunOptions, abort: LazyAbort): Promise<unknown> {
+  private guardedInvoke(run: Run, abort: LazyAbort): Promise<unknown> {
+    const { task, context, options } = run;
     if (abort.aborted) return Promise.reject(abort.reason);
-    // A plain function body here has finished when it returns: no await to end early and no time
-    // limit can fire during it, so its outcome needs no race (nor timers).
-    let running: Promise<unknown> | undefined;
     if (!options.invoke && !task.isAsync) {
-      running = defaultInvoke(task, context, context.args, context.kwargs);
-      if (!task.isAsync) return running;
-      // It returned a promise after all (see defaultInvoke): guarded and timed as an async body.
+      // A plain body, as in execute; it may return a promise after all (see defaultInvoke).
+      const running = defaultInvoke(task, context, context.args, context.kwargs);
+      return task.isAsync ? this.guard(run, abort, () => running) : running;
     }
     const invoke = options.invoke ?? defaultInvoke;
+    return this.guard(run, abort, () => invoke(task, context, context.args, context.kwargs));
+  }
+
+  /** Race a body against the abort, with the time limits armed before `start` runs it, so that its synchronous part counts against them too. */
+  private guard(run: Run, abort: LazyAbort, start: () => Promise<unknown>): Promise<unknown> {
+    const { context, options } = run;
     const softLimit = options.softTimeLimit;
     const hardLimit = options.timeLimit;
-    if (!softLimit && !hardLimit) return abort.race(running ?? invoke(task, context, context.args, context.kwargs));
-    // Armed before the body starts, so that its synchronous part counts against the limits too.
+    if (!softLimit && !hardLimit) return abort.race(start());
     const soft = softLimit
       ? setTimeout(() => {
           this.logger.warn(`Soft time limit (${softLimit}s) exceeded for ${context.name}[${context.id}]`);
@@ -255,9 +371,9 @@ export class TaskExecutor {
       clearTimeout(soft);
       clearTimeout(hard);
     };
-    const run = abort.race(running ?? invoke(task, context, context.args, context.kwargs));
-    run.then(clear, clear);
-    return run;
+    const running = abort.race(start());
+    running.then(clear, clear);
+    return running;
   }
 
   /**
