@@ -277,6 +277,10 @@ export class MemoryBroker implements Broker {
   }
 
   async declareQueue(declaration: QueueDeclaration): Promise<void> {
+    this.declare(declaration);
+  }
+
+  private declare(declaration: QueueDeclaration): void {
     this.queue(declaration.name, declaration);
     for (const binding of declaration.bindings ?? []) {
       if (binding.exchange === '') continue;
@@ -298,14 +302,22 @@ export class MemoryBroker implements Broker {
     return queue;
   }
 
-  async publish(message: RawMessage, target: PublishTarget, options: PublishOptions = {}): Promise<void> {
-    if (this.closed) throw new BrokerError('the memory broker is closed', { retryable: false });
-    for (const declaration of options.declare ?? []) await this.declareQueue(declaration);
-    if (options.deliverAt !== undefined && options.deliverAt > Date.now()) {
-      this.addDelayed({ at: options.deliverAt, message, target });
-      return;
+  publish(message: RawMessage, target: PublishTarget, options?: PublishOptions): Promise<void> {
+    // Not an async function: a publish with no options (every send after a queue's first) is a
+    // synchronous enqueue, and an async function's promise and state cost more than the enqueue.
+    try {
+      if (this.closed) throw new BrokerError('the memory broker is closed', { retryable: false });
+      if (options === undefined) {
+        this.route(message, target);
+        return Promise.resolve();
+      }
+      for (const declaration of options.declare ?? []) this.declare(declaration);
+      if (options.deliverAt !== undefined && options.deliverAt > Date.now()) this.addDelayed({ at: options.deliverAt, message, target });
+      else this.route(message, target);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
     }
-    this.route(message, target);
   }
 
   private route(message: RawMessage, target: PublishTarget): void {
