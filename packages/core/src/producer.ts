@@ -73,9 +73,31 @@ export class Producer {
    * message; rejects with a clear error when arguments cannot be encoded or the broker refuses
    * past the retry policy.
    */
-  async send(name: string, args: readonly unknown[], options: ApplyOptions, task?: AnyTask): Promise<string> {
+  send(name: string, args: readonly unknown[], options: ApplyOptions, task?: AnyTask): Promise<string> {
     const app = this.app;
-    const call = this.build(name, args, options, task, app.currentRequest());
+    let call: BuiltCall;
+    try {
+      call = this.build(name, args, options, task, app.currentRequest());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // Not an async function in the usual case (backend and broker connected, the queue declared):
+    // the publish is settled into the id by one `then` (docs/performance.md).
+    const backend = call.ignoreResult ? null : app.backendIfReady();
+    const broker = app.brokerIfReady();
+    if ((backend || call.ignoreResult) && broker && this.declared.has(call.route.queue.name)) {
+      const listening = backend?.onTaskCall?.(call.id);
+      const published = listening
+        ? listening.then(() => this.publishWithRetry(broker, call, null, options))
+        : this.publishWithRetry(broker, call, null, options);
+      return published.then(() => this.sent(call));
+    }
+    return this.sendInSteps(call, options);
+  }
+
+  /** `send` while the backend or broker is still connecting, or to a queue not declared yet. */
+  private async sendInSteps(call: BuiltCall, options: ApplyOptions): Promise<string> {
+    const app = this.app;
     if (!call.ignoreResult) {
       // A backend that pushes results (Redis pub/sub, rpc reply queues) must listen before the
       // task can finish, so it is created now if this is the app's first call.
@@ -87,8 +109,7 @@ export class Producer {
     // Declared already (the usual case): straight to the publish, no extra step on the way.
     if (this.declared.has(call.route.queue.name)) await this.publishWithRetry(broker, call, null, options);
     else await this.publishDeclared(broker, call, options);
-    this.sent(call);
-    return call.id;
+    return this.sent(call);
   }
 
   /**
@@ -271,8 +292,8 @@ export class Producer {
     return options.retryPolicy ? { ...conf.taskPublishRetryPolicy, ...options.retryPolicy } : conf.taskPublishRetryPolicy;
   }
 
-  /** After the broker has it: the parent's children and `taskSent` listeners. */
-  private sent(call: BuiltCall): void {
+  /** After the broker has it: the parent's children and `taskSent` listeners. Returns the id. */
+  private sent(call: BuiltCall): string {
     const { id, message, route, parent } = call;
     if (parent) parent.children.push({ id, tuple: [[id, null], null] });
     if (this.app.signals.has('taskSent')) this.app.signals.emit('taskSent', {
@@ -291,6 +312,7 @@ export class Producer {
       exchange: route.target.exchange,
       routingKey: route.target.routingKey,
     });
+    return id;
   }
 
   /**
