@@ -17,6 +17,11 @@
  *
  * Commands per task are the server's command count over the measured phase divided by the
  * tasks (commands a Lua script runs are counted too; "scripts" counts the script calls).
+ *
+ * Every row first runs TQ_BENCH_WARMUP tasks (default 2,000) the same way on both sides. In a
+ * process this young, V8's background compiler still takes 15–20% of the process's CPU
+ * during the measured phase (perf, c=8); a larger warm-up shows a long-running worker's figures.
+ * TQ_BENCH_TASKS and TQ_BENCH_CONCURRENCY change the size and the rows.
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -28,7 +33,7 @@ import { heading, line, median, n0, n1, n2, packageVersion, peakRssMb, rate, spr
 import { counterDelta, requireRedis, serverCounters, startOwnRedis, type ServerCounters } from '../redis-server.js';
 
 const TOTAL = Number(process.env['TQ_BENCH_TASKS'] ?? 20_000);
-const WARMUP = Math.min(2000, TOTAL);
+const WARMUP = Math.min(Number(process.env['TQ_BENCH_WARMUP'] ?? 2000), TOTAL);
 const REPEAT = Math.max(1, Number(process.env['TQ_BENCH_REPEAT'] ?? 3));
 const CONCURRENCIES = (process.env['TQ_BENCH_CONCURRENCY'] ?? '8,64,200').split(',').map(Number);
 const DRAIN_CONCURRENCY = 64;
