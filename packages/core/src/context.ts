@@ -13,7 +13,6 @@ import type { DeliveryInfo } from './broker.js';
 import { toSeconds } from './duration.js';
 import { ConfigurationError, MaxRetriesExceededError, Retry, type RetryOptions } from './errors.js';
 import type { TaskState } from './states.js';
-import { LazyAbort } from './lazy-abort.js';
 
 /** What the context needs from its task (kept narrow so that any pool can provide it). */
 export interface ContextTask {
@@ -41,13 +40,16 @@ export interface ChildRef {
   tuple: unknown;
 }
 
+/** Where a run's AbortSignal comes from: the signal, or what makes it when a task first asks. */
+export type SignalSource = AbortSignal | (() => AbortSignal) | { readonly signal: AbortSignal };
+
 export interface TaskContextInit {
   message: TaskMessage;
   task: ContextTask;
   deliveryInfo?: DeliveryInfo;
   hostname: string;
-  /** The abort signal, or a function or LazyAbort making it on first use. */
-  signal?: AbortSignal | (() => AbortSignal) | LazyAbort;
+  /** The abort signal, or a function or an object (a `LazyAbort`) making it on first use. */
+  signal?: SignalSource;
   isEager?: boolean;
   updateState?: StateUpdater;
   sendEvent?: EventSender;
@@ -68,7 +70,7 @@ export class TaskContext {
   readonly isEager: boolean;
   /** Tasks applied during this run (recorded as children of its result). */
   readonly children: ChildRef[] = [];
-  private signalSource: AbortSignal | (() => AbortSignal) | LazyAbort | undefined;
+  private signalSource: SignalSource | undefined;
   private readonly task: ContextTask;
   private readonly stateUpdater: StateUpdater | undefined;
   private readonly eventSender: EventSender | undefined;
@@ -164,7 +166,7 @@ export class TaskContext {
   get signal(): AbortSignal {
     let source = this.signalSource;
     if (typeof source === 'function') source = this.signalSource = source();
-    else if (source instanceof LazyAbort) source = this.signalSource = source.signal;
+    else if (source !== undefined && !(source instanceof AbortSignal)) source = this.signalSource = source.signal;
     if (!source) source = this.signalSource = new AbortController().signal;
     return source;
   }

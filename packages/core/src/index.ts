@@ -10,7 +10,7 @@ export { Signature, signatureOf, type Suffixes, type Remaining, type FreezeOptio
 export { toWireOptions, fromWireOptions, mergeWireOptions, type ApplyOptions, type LinkTarget, type SignatureLike } from './apply-options.js';
 export { AsyncResult, type GetOptions, type RevokeOptions } from './async-result.js';
 export { EagerResult } from './eager-result.js';
-export { TaskContext, type ChildRef, type ContextTask, type StateUpdater, type TaskContextInit } from './context.js';
+export { TaskContext, type ChildRef, type ContextTask, type SignalSource, type StateUpdater, type TaskContextInit } from './context.js';
 export { TaskExecutor, tracebackOf, type ExecutorHooks, type ExecutorOptions, type Invoker, type Outcome, type RunOptions } from './executor.js';
 export { chordPartReturn, chordError, type ChordMember } from './chord-join.js';
 export {
