@@ -294,7 +294,7 @@ function tsxProcess(script: string, env: Record<string, string>): Proc {
   });
   child.stderr!.on('data', (chunk: Buffer) => {
     proc.err.push(chunk.toString());
-    if (proc.err.length > 50) proc.err.shift();
+    if (proc.err.length > 2000) proc.err.shift();
   });
   return proc;
 }
@@ -313,6 +313,60 @@ function childrenOf(pid: number): number[] {
 }
 
 const rand = (min: number, max: number) => min + Math.random() * (max - min);
+
+/** Every key under `prefix` on a Redis broker that holds `id` in a message: list and hash keys (queues, `unacked`). */
+async function redisKeysHolding(port: number, prefix: string, ids: string[]): Promise<Map<string, string[]>> {
+  const client = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 1 });
+  client.on('error', () => undefined);
+  const found = new Map<string, string[]>(ids.map((id) => [id, []]));
+  try {
+    await client.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      for (const key of keys) {
+        const type = await client.type(key);
+        const values = type === 'list' ? await client.lrange(key, 0, -1) : type === 'hash' ? await client.hvals(key) : [];
+        for (const id of ids) if (values.some((v) => v.includes(id))) found.get(id)!.push(key.slice(prefix.length));
+      }
+    } while (cursor !== '0');
+  } finally {
+    client.disconnect();
+  }
+  return found;
+}
+
+/**
+ * What is known of each task that has no SUCCESS (the first 10): its stored status, its runs in
+ * the ledger (start and end, seconds into the run, pid), where its message is on a Redis broker,
+ * and what the workers logged about it. A loss is rare; this makes one run enough to see its cause.
+ */
+async function describeLost(lost: Array<{ id: string; status: string }>, ledgerLines: string[], procs: Proc[], started: number, brokerPort: number | null, prefix: string): Promise<string[]> {
+  const shown = lost.slice(0, 10);
+  let holding: Map<string, string[]> | null = null;
+  let unlooked = 'message not looked up (not a Redis broker)';
+  if (brokerPort !== null) {
+    try {
+      holding = await redisKeysHolding(brokerPort, prefix, shown.map((l) => l.id));
+    } catch (err) {
+      unlooked = `message not looked up (broker keys unreadable: ${(err as Error).message})`;
+    }
+  }
+  const logged = procs.flatMap((p) => p.err.join('').split('\n').map((line) => `${p.pid}: ${line}`));
+  return shown.map(({ id, status }) => {
+    const runs = ledgerLines
+      .filter((l) => l.startsWith(`S ${id} `) || l.startsWith(`E ${id} `))
+      .map((l) => {
+        const parts = l.split(' ');
+        const at = Number(parts[parts.length - 1]);
+        return `${parts[0]} pid ${parts[2]} at ${((at - started) / 1000).toFixed(1)}s`;
+      });
+    const where = holding ? `message on ${holding.get(id)!.join(', ') || 'no key'}` : unlooked;
+    const said = logged.filter((line) => line.includes(id)).slice(0, 5);
+    return `lost ${id}: result ${status}; runs: ${runs.join(', ') || 'none'}; ${where}${said.length ? `; logged: ${said.join(' | ')}` : ''}`;
+  });
+}
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const log = options.log ?? ((line: string) => console.log(line));
@@ -547,6 +601,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const final = await statuses();
     const completed = final.filter((s) => s === 'SUCCESS').length;
     const lines = readFileSync(ledger, 'utf8').split('\n').filter(Boolean);
+    const lost = ids.flatMap((id, i) => (final[i] === 'SUCCESS' ? [] : [{ id, status: final[i]! }]));
+    if (lost.length > 0) notes.push(...(await describeLost(lost, lines, [...procs, ...beats], started, brokerRedis?.port ?? null, prefix)));
     const starts = new Map<string, Array<{ pid: number; ppid: number; at: number }>>();
     for (const line of lines) {
       if (!line.startsWith('S ')) continue;
