@@ -17,7 +17,7 @@ import type { App } from './app.js';
 import type { DeliveryInfo } from './broker.js';
 import { chordPartReturn } from './chord-join.js';
 import { TaskContext, type EventSender, type StateUpdater } from './context.js';
-import { Ignore, Reject, Retry, SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded } from './errors.js';
+import { Ignore, isTqError, Reject, Retry, SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded } from './errors.js';
 import { LazyAbort } from './lazy-abort.js';
 import type { Logger } from './logger.js';
 import { FAILURE, RETRY, REVOKED, STARTED, SUCCESS } from './states.js';
@@ -86,6 +86,17 @@ const STANDARD_HEADERS = new Set([
   'parent_id', 'argsrepr', 'kwargsrepr', 'origin', 'ignore_result', 'replaced_task_nesting', 'stamped_headers',
   'stamps', 'compression', 'redelivered',
 ]);
+
+/**
+ * Whether a run whose outcome could not be recorded goes back to its queue instead of being
+ * acknowledged: an `acksLate` task (its message is not acknowledged until it ends) that met a
+ * passing outage of the result backend or the broker while storing its result or sending what
+ * follows it. Acknowledging it would lose it, the message gone and no result stored; requeued,
+ * it runs again once the outage is over (acksLate is at-least-once already).
+ */
+export function requeuesUnrecorded(task: Pick<AnyTask, 'options'>, error: unknown): boolean {
+  return task.options.acksLate && isTqError(error) && error.retryable && (error.code === 'BACKEND_ERROR' || error.code === 'BROKER_ERROR');
+}
 
 export function tracebackOf(error: unknown): string | null {
   if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
@@ -308,7 +319,9 @@ export class TaskExecutor {
   private internalError(run: Run, internal: unknown): Promise<Outcome> {
     const { task, context, storeResults, started } = run;
     this.logger.error(`Task ${context.name}[${context.id}] raised an internal error: ${(internal as Error).message}`);
-    return this.onError(task, context, internal, storeResults, () => secondsSince(started));
+    const runtime = () => secondsSince(started);
+    const requeued = this.requeued(task, context, internal, runtime);
+    return requeued ? Promise.resolve(requeued) : this.onError(task, context, internal, storeResults, runtime);
   }
 
   /**
@@ -423,8 +436,16 @@ export class TaskExecutor {
       return await this.onFailure(task, context, error, storeResults, runtime);
     } catch (internal) {
       this.logger.error(`Task ${context.name}[${context.id}]: could not record the outcome: ${(internal as Error).message}`);
-      return { state: FAILURE, error: internal, traceback: tracebackOf(internal), runtime: runtime(), expected: false };
+      return this.requeued(task, context, internal, runtime) ?? { state: FAILURE, error: internal, traceback: tracebackOf(internal), runtime: runtime(), expected: false };
     }
+  }
+
+  /** The outcome for a run that `requeuesUnrecorded`, announced as a rejection with requeue; null for any other. */
+  private requeued(task: AnyTask, context: TaskContext, error: unknown, runtime: () => number): Outcome | null {
+    if (context.isEager || !requeuesUnrecorded(task, error)) return null;
+    this.logger.warn(`Task ${context.name}[${context.id}] requeued: its outcome could not be recorded (${(error as Error).message}); it runs again`);
+    this.safely(() => this.hooks.rejected?.(context, true));
+    return { state: 'REJECTED', requeue: true, error, runtime: runtime() };
   }
 
   private async onRetry(task: AnyTask, context: TaskContext, retry: Retry, storeResults: boolean, runtime: () => number): Promise<Outcome> {

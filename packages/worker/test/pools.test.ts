@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Collector, recordingLogger, waitFor } from '@tq/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryBackend, MemoryBroker, isTqError, silentLogger, type App, type ReceivedEvent, type StoreOptions } from '@tq/core';
+import { BackendError, MemoryBackend, MemoryBroker, isTqError, silentLogger, type App, type ReceivedEvent, type StoreOptions } from '@tq/core';
 import type { ResultMeta, SignatureDict } from '@tq/protocol';
 import { Worker } from '../src/index.js';
 import { createPoolApp } from './fixtures/pool-app.js';
@@ -168,6 +168,33 @@ describe.each(['process', 'thread'] as const)('the %s pool', (kind) => {
     const unknown = await app.asyncResult(`unknown-${kind}`).get({ timeout: 20, propagate: false });
     expect(isTqError(unknown, 'TASK_NOT_REGISTERED')).toBe(true);
     expect(await (await app.sendTask('pool.add', [5, 5])).get({ timeout: 20 })).toBe(10);
+  });
+});
+
+describe.each(['process', 'thread'] as const)('a %s child whose result cannot be stored', (kind) => {
+  it('with acksLate, the task goes back to the queue and its result is stored once the backend answers again', async () => {
+    let away = true;
+    const refused = new Collector<string>();
+    /** A result backend that is away (a retryable BackendError, as an outage gives) until told otherwise. */
+    class AwayBackend extends MemoryBackend {
+      override async store(meta: ResultMeta, options?: StoreOptions): Promise<void> {
+        if (away && meta.status === 'SUCCESS') {
+          refused.push(meta.task_id);
+          throw new BackendError('the result backend is away');
+        }
+        return super.store(meta, options);
+      }
+    }
+    const logger = recordingLogger();
+    const app = newPoolApp({ backend: new AwayBackend() });
+    await startWorker(app, { pool: kind, concurrency: 1, appModule: POOL_APP, logger });
+    const late = await app.sendTask<number>('pool.sleepLate', [5]);
+    // Refused twice: it ran, was requeued instead of acknowledged, and ran again.
+    await refused.atLeast(2);
+    expect(refused.items.every((id) => id === late.id)).toBe(true);
+    expect(logger.lines.some((l) => l.level === 'warn' && l.message.includes(`[${late.id}] requeued: its outcome could not be recorded`))).toBe(true);
+    away = false;
+    expect(await late.get({ timeout: 20 })).toBe(5);
   });
 });
 

@@ -2,7 +2,8 @@
  * Deployment shapes on Redis servers this file starts itself (so it can stop them at will): a
  * Unix socket URL, Redis Sentinel with a master name, a clear error for a server that is not
  * there, and an outage long enough for commands to fail: the producer's retry policy carries a
- * publish through it and an idle worker resumes on its own.
+ * publish through it and an idle worker resumes on its own; an acksLate task whose result cannot
+ * be stored while the result backend is away goes back to its queue and is stored once it is back.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -166,6 +167,42 @@ describe('deployment shapes', () => {
       await worker.stop({ timeout: 5 });
       await app.close();
       await waitFor(() => answers({ port }), { timeout: 20_000 });
+    }
+  });
+
+  it('requeues an acksLate task whose result cannot be stored while the backend is away, and stores it once the backend is back', { timeout: 60_000 }, async () => {
+    const backendPort = await freePort();
+    const startBackend = () => spawnRedis(['--port', String(backendPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]);
+    let backendServer = startBackend();
+    await waitFor(() => answers({ port: backendPort }), { timeout: 20_000, message: 'the backend Redis to answer' });
+    const lines: string[] = [];
+    const log = (m: string) => lines.push(m);
+    const logger = { debug: log, info: log, warn: log, error: log };
+    const app = createApp({
+      broker: `redis://127.0.0.1:${port}/6`,
+      backend: `redis://127.0.0.1:${backendPort}/0`,
+      // Stores fail after one reconnect attempt, well inside the outage.
+      resultBackendTransportOptions: { maxRetriesPerRequest: 1 },
+      logger,
+      taskDefaultQueue: uniqueName('unrecorded'),
+    });
+    app.task({ name: 'u.double', acksLate: true }, (x: number) => x * 2);
+    const worker = new Worker(app, { concurrency: 2, logger, mingle: false });
+    try {
+      await worker.start();
+      expect(await (await app.sendTask<number>('u.double', [1])).get({ timeout: 10 })).toBe(2);
+      await stop(backendServer);
+      const results = await Promise.all([2, 3, 4].map((x) => app.sendTask<number>('u.double', [x])));
+      // Each ran, could not store its SUCCESS, and went back to the queue rather than being acknowledged unrecorded.
+      const requeued = (id: string) => lines.some((l) => l.includes(`[${id}] requeued: its outcome could not be recorded`));
+      await waitFor(() => results.every((r) => requeued(r.id)), { timeout: 20_000, message: 'each task requeued' });
+      backendServer = startBackend();
+      expect(await Promise.all(results.map((r) => r.get({ timeout: 20 })))).toEqual([4, 6, 8]);
+      for (const r of results) expect(await r.state()).toBe('SUCCESS');
+    } finally {
+      await worker.stop({ timeout: 5 });
+      await app.close();
+      await stop(backendServer);
     }
   });
 });

@@ -21,6 +21,7 @@ import { Worker as Thread } from 'node:worker_threads';
 import {
   ConfigurationError,
   Reject,
+  requeuesUnrecorded,
   TimeLimitExceeded,
   WorkerLostError,
   type App,
@@ -571,7 +572,13 @@ export class ChildPool implements Pool {
     let outcome = decodeOutcome(wire);
     if (held.storeError !== undefined && outcome.state !== 'REJECTED' && outcome.state !== 'IGNORED') {
       const error = held.storeError;
-      outcome = { state: 'FAILURE', error, traceback: error instanceof Error ? (error.stack ?? null) : null, runtime: outcome.runtime, expected: false };
+      if (requeuesUnrecorded(held.job.task, error)) {
+        // The child's result never reached the backend (an outage): run it again rather than lose it.
+        logger.warn(`Task ${held.job.task.name}[${held.job.message.headers.id}] requeued: its outcome could not be recorded (${(error as Error).message}); it runs again`);
+        outcome = { state: 'REJECTED', requeue: true, error, runtime: outcome.runtime };
+      } else {
+        outcome = { state: 'FAILURE', error, traceback: error instanceof Error ? (error.stack ?? null) : null, runtime: outcome.runtime, expected: false };
+      }
     }
     held.resolve(outcome);
     if (child.jobs.length === 0) this.balanceSoon();
