@@ -94,7 +94,7 @@ const STANDARD_HEADERS = new Set([
  * follows it. Acknowledging it would lose it, the message gone and no result stored; requeued,
  * it runs again once the outage is over (acksLate is at-least-once already).
  */
-export function requeuesUnrecorded(task: Pick<AnyTask, 'options'>, error: unknown): boolean {
+function requeuesUnrecorded(task: AnyTask, error: unknown): boolean {
   return task.options.acksLate && isTqError(error) && error.retryable && (error.code === 'BACKEND_ERROR' || error.code === 'BROKER_ERROR');
 }
 
@@ -332,18 +332,33 @@ export class TaskExecutor {
    * errbacks, with the task's `onFailure`, the signals and the `failed` hook.
    */
   async interrupted(task: AnyTask, message: TaskMessage, reason: Error, options: { deliveryInfo?: DeliveryInfo; runtime?: number } = {}): Promise<Outcome> {
-    const context = new TaskContext({
-      message,
-      task,
-      hostname: this.hostname,
-      ...(options.deliveryInfo ? { deliveryInfo: options.deliveryInfo } : {}),
-      updateState: async () => undefined,
-      sendEvent: this.eventSender,
-    });
+    const context = this.contextElsewhere(task, message, options.deliveryInfo);
     const storeResults = !(task.options.ignoreResult || message.headers.ignore_result);
     const runtime = () => options.runtime ?? 0;
     if (reason instanceof TaskRevokedError) return this.onTerminated(task, context, reason, storeResults, runtime);
     return this.onError(task, context, reason, storeResults, runtime);
+  }
+
+  /**
+   * For a run that happened elsewhere and whose outcome could not be recorded (a child pool's
+   * result that the worker, writing it behind the child, failed to store): the requeue outcome
+   * `requeuesUnrecorded` calls for, logged and announced as in-process runs are; null otherwise.
+   */
+  unrecorded(task: AnyTask, message: TaskMessage, error: unknown, options: { deliveryInfo?: DeliveryInfo; runtime?: number } = {}): Outcome | null {
+    if (!requeuesUnrecorded(task, error)) return null;
+    return this.requeued(task, this.contextElsewhere(task, message, options.deliveryInfo), error, () => options.runtime ?? 0);
+  }
+
+  /** A context for recording a run that happened elsewhere: it cannot store custom states any more. */
+  private contextElsewhere(task: AnyTask, message: TaskMessage, deliveryInfo: DeliveryInfo | undefined): TaskContext {
+    return new TaskContext({
+      message,
+      task,
+      hostname: this.hostname,
+      ...(deliveryInfo ? { deliveryInfo } : {}),
+      updateState: async () => undefined,
+      sendEvent: this.eventSender,
+    });
   }
 
   /**

@@ -11,7 +11,7 @@ export { toWireOptions, fromWireOptions, mergeWireOptions, type ApplyOptions, ty
 export { AsyncResult, type GetOptions, type RevokeOptions } from './async-result.js';
 export { EagerResult } from './eager-result.js';
 export { TaskContext, type ChildRef, type ContextTask, type SignalSource, type StateUpdater, type TaskContextInit } from './context.js';
-export { TaskExecutor, requeuesUnrecorded, tracebackOf, type ExecutorHooks, type ExecutorOptions, type Invoker, type Outcome, type RunOptions } from './executor.js';
+export { TaskExecutor, tracebackOf, type ExecutorHooks, type ExecutorOptions, type Invoker, type Outcome, type RunOptions } from './executor.js';
 export { chordPartReturn, chordError, type ChordMember } from './chord-join.js';
 export {
   Control,

@@ -21,7 +21,6 @@ import { Worker as Thread } from 'node:worker_threads';
 import {
   ConfigurationError,
   Reject,
-  requeuesUnrecorded,
   TimeLimitExceeded,
   WorkerLostError,
   type App,
@@ -572,13 +571,15 @@ export class ChildPool implements Pool {
     let outcome = decodeOutcome(wire);
     if (held.storeError !== undefined && outcome.state !== 'REJECTED' && outcome.state !== 'IGNORED') {
       const error = held.storeError;
-      if (requeuesUnrecorded(held.job.task, error)) {
-        // The child's result never reached the backend (an outage): run it again rather than lose it.
-        logger.warn(`Task ${held.job.task.name}[${held.job.message.headers.id}] requeued: its outcome could not be recorded (${(error as Error).message}); it runs again`);
-        outcome = { state: 'REJECTED', requeue: true, error, runtime: outcome.runtime };
-      } else {
-        outcome = { state: 'FAILURE', error, traceback: error instanceof Error ? (error.stack ?? null) : null, runtime: outcome.runtime, expected: false };
-      }
+      // The child's result never reached the backend: an acksLate task met by an outage runs again rather than being lost.
+      const { task, message, deliveryInfo } = held.job;
+      outcome = this.options.executor.unrecorded(task, message, error, { deliveryInfo, runtime: outcome.runtime }) ?? {
+        state: 'FAILURE',
+        error,
+        traceback: error instanceof Error ? (error.stack ?? null) : null,
+        runtime: outcome.runtime,
+        expected: false,
+      };
     }
     held.resolve(outcome);
     if (child.jobs.length === 0) this.balanceSoon();
