@@ -85,7 +85,7 @@ export class Producer {
     // the publish is settled into the id by one `then` (docs/performance.md).
     const backend = call.ignoreResult ? null : app.backendIfReady();
     const broker = app.brokerIfReady();
-    if ((backend || call.ignoreResult) && broker && this.declared.has(call.route.queue.name)) {
+    if ((backend || call.ignoreResult || app.config.backend === null) && broker && this.declared.has(call.route.queue.name)) {
       const listening = backend?.onTaskCall?.(call.id);
       const published = listening
         ? listening.then(() => this.publishWithRetry(broker, call, null, options))
